@@ -1,0 +1,68 @@
+# The verbs a user needs. `make run` and `make test` work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# The Lambda runtime the artifact is built for (template.yaml: python3.13, arm64).
+LAMBDA_PYTHON_VERSION ?= 3.13
+LAMBDA_PLATFORM ?= manylinux2014_aarch64
+# The Lambda runtime ships these; leaving them out keeps the artifact small.
+RUNTIME_PROVIDED := boto3 botocore s3transfer
+
+.PHONY: setup run invoke test test-unit lint build bench deploy clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# One poll on the sample stats in events/, message printed (no Slack, no AWS).
+# Exit 1 only means "an alert fired", which the sample is meant to show.
+run: $(STAMP)
+	$(BIN)/sidekiq-watch poll --stats-url events/stats/handwritten.json --source-name sample-app --dry-run \
+		|| [ $$? -eq 1 ]
+
+# The same through the Lambda handler, as `sam local invoke` would run it.
+invoke: $(STAMP)
+	$(BIN)/sidekiq-watch invoke PollerFunction --event events/scheduled.json --env-vars events/env.json
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
+	$(BIN)/python -m cfnlint template.yaml
+
+# Needs the SAM CLI (pip install aws-sam-cli); no Docker: the makefile build method below does the work.
+build:
+	sam build
+
+# Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
+build-PollerFunction:
+	$(MAKE) lambda-artifact ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
+
+lambda-artifact:
+	rm -rf build/wheel
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
+	$(PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
+		--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) \
+		--only-binary=:all: build/wheel/*.whl
+	cd "$(ARTIFACTS_DIR)" && for pkg in $(RUNTIME_PROVIDED); do rm -rf $$pkg $$pkg-*.dist-info; done
+	rm -rf "$(ARTIFACTS_DIR)"/bin
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+deploy:
+	sam build && sam deploy --guided
+
+clean:
+	rm -rf $(VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""sidekiq-watch: a serverless watchdog for Sidekiq."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Rules turn a snapshot into findings; messages tell people about them."""

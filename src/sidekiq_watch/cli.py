@@ -1,0 +1,144 @@
+"""The ``sidekiq-watch`` command: poll Sidekiq once, or invoke a Lambda handler locally.
+
+Flags override the environment variables the Lambda reads, so a laptop run and the deployed
+function behave the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ConfigError, DeliveryError
+
+EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY = 0, 1, 2, 3
+
+# flag dest -> environment variable it overrides
+POLL_FLAGS = {
+    "stats_url": "SIDEKIQ_STATS_URL",
+    "source_name": "SIDEKIQ_SOURCE_NAME",
+    "threshold": "RETRY_THRESHOLD",
+    "webhook_url": "SLACK_WEBHOOK_URL",
+    "channel": "SLACK_CHANNEL",
+    "timeout": "HTTP_TIMEOUT_SECONDS",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sidekiq-watch",
+        description="Watch Sidekiq's queues and tell Slack when something goes wrong.",
+        epilog="Every flag of 'poll' overrides the environment variable of the same meaning "
+        "(see the README's configuration reference).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    poll = commands.add_parser(
+        "poll",
+        help="read the stats once, evaluate the rules, post (or print) the message",
+        description="Read Sidekiq's figures once and alert as the Lambda would. Without a Slack "
+        "webhook (SLACK_WEBHOOK_URL or --webhook-url) the message is printed instead (dry run). "
+        "Exit status: 0 nothing firing, 1 an alert fired or the source could not be read, "
+        "2 configuration error, 3 Slack delivery failed.",
+    )
+    poll.add_argument("--stats-url", metavar="URL_OR_FILE", help="stats endpoint or JSON file (SIDEKIQ_STATS_URL)")
+    poll.add_argument("--source-name", metavar="NAME", help="name shown in messages (SIDEKIQ_SOURCE_NAME)")
+    poll.add_argument("--threshold", metavar="N", help="alert when retries > N (RETRY_THRESHOLD, default 50)")
+    poll.add_argument("--webhook-url", metavar="URL", help="Slack incoming webhook (SLACK_WEBHOOK_URL)")
+    poll.add_argument("--channel", metavar="#NAME", help="Slack channel override (SLACK_CHANNEL)")
+    poll.add_argument("--timeout", metavar="SECONDS", help="HTTP timeout (HTTP_TIMEOUT_SECONDS, default 10)")
+    poll.add_argument("--dry-run", action="store_true", help="print the message even if a webhook is set")
+    poll.add_argument("--json", action="store_true", help="print the poll report as JSON")
+
+    invoke = commands.add_parser(
+        "invoke",
+        help="run a function of template.yaml on an event file, in-process (sam local invoke without Docker)",
+        description="Read the function's handler and environment from template.yaml, apply --env-vars "
+        "(SAM's JSON format), and call the handler in this process with the event; prints the result.",
+    )
+    invoke.add_argument("function", metavar="FUNCTION_LOGICAL_ID", help="e.g. PollerFunction")
+    invoke.add_argument("--event", "-e", required=True, metavar="FILE", help="event JSON, e.g. events/scheduled.json")
+    invoke.add_argument("--env-vars", "-n", metavar="FILE", help="environment overrides in SAM's JSON format")
+    invoke.add_argument("--template", "-t", default="template.yaml", metavar="FILE")
+    invoke.add_argument(
+        "--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE", help="template parameter values"
+    )
+    return parser
+
+
+def _poll(args: argparse.Namespace) -> int:
+    from .http import new_session
+    from .poll import build_notifier, poll_once
+    from .settings import load_settings
+    from .stats.sources import make_source
+
+    env = dict(os.environ)
+    for dest, variable in POLL_FLAGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            env[variable] = value
+    if args.dry_run:
+        env.pop("SLACK_WEBHOOK_URL", None)
+    settings = load_settings(env)
+    session = new_session()
+    report = poll_once(settings, make_source(settings, session), build_notifier(settings, session))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_summary(report.as_dict())
+    if report.delivery.startswith("rejected"):
+        return EXIT_DELIVERY
+    firing = any(f.status == "firing" for f in report.findings)
+    return EXIT_ALERT if firing or report.source_error else EXIT_OK
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    out = sys.stderr
+    print(f"source: {report['source']} ({report['shape'] or 'unreadable'})", file=out)
+    if report["source_error"]:
+        print(f"  cannot read stats: {report['source_error']['message']}", file=out)
+    for name, value in report["figures"].items():
+        print(f"  {name:<24} {value:g}", file=out)
+    for finding in report["findings"]:
+        print(f"  rule {finding['rule']}: {finding['status'].upper()}", file=out)
+    print(f"message: {report['delivery']}", file=out)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from .local_invoke import invoke
+
+    overrides = {}
+    for pair in args.parameter_overrides:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--parameter-overrides: expected KEY=VALUE, got {pair!r}")
+        overrides[key] = value
+    result = invoke(
+        args.template, args.function, args.event, env_vars_path=args.env_vars, parameter_overrides=overrides
+    )
+    print(json.dumps(result, indent=2, default=str))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "poll":
+            return _poll(args)
+        return _invoke(args)
+    except ConfigError as exc:
+        print("configuration error:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DeliveryError as exc:
+        print(f"delivery failed: {exc}", file=sys.stderr)
+        return EXIT_DELIVERY
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The exception family: every failure a user can meet, named for what went wrong.
+
+Messages never carry a secret (webhook URL, token, password): they name the variable or the
+redacted location instead, and wrapped library exceptions are raised ``from None`` so their
+text (which often contains the full URL) never reaches a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+
+class SidekiqWatchError(Exception):
+    """Base class of every error sidekiq-watch raises on purpose."""
+
+
+class ConfigError(SidekiqWatchError):
+    """The configuration is invalid; the message names each bad variable."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class SecretError(ConfigError):
+    """A secret reference (ssm:, secretsmanager:) could not be resolved."""
+
+
+TransportKind = Literal["connect", "dns", "timeout", "reset", "too_large", "ssl", "invalid_url"]
+
+
+class TransportError(SidekiqWatchError):
+    """An HTTP exchange failed below the HTTP layer: nothing usable came back."""
+
+    def __init__(self, kind: TransportKind, location: str, detail: str) -> None:
+        self.kind = kind
+        self.location = location
+        super().__init__(f"{location}: {detail}")
+
+
+SourceKind = Literal[
+    "connect",
+    "dns",
+    "timeout",
+    "reset",
+    "too_large",
+    "ssl",
+    "invalid_url",
+    "http_status",
+    "login_redirect",
+    "not_json",
+    "unknown_shape",
+    "bad_value",
+    "not_found",
+]
+
+
+class SourceError(SidekiqWatchError):
+    """Sidekiq's figures could not be read; ``kind`` classifies why, the message says what to do."""
+
+    def __init__(self, kind: SourceKind, location: str, detail: str) -> None:
+        self.kind = kind
+        self.location = location
+        self.detail = detail
+        super().__init__(f"{location}: {detail}")
+
+
+class DeliveryError(SidekiqWatchError):
+    """A notification was not delivered.
+
+    ``permanent`` means retrying cannot help (Slack said the request itself is wrong), so
+    Lambda must not retry either; a transient failure is raised so Lambda's own retry takes over.
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        detail: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        remote_error: str | None = None,
+    ) -> None:
+        self.channel = channel
+        self.permanent = permanent
+        self.status = status
+        self.remote_error = remote_error
+        super().__init__(f"{channel}: {detail}")

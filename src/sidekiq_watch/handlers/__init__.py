@@ -1,0 +1,1 @@
+"""Lambda entry points only: parse the event, call domain code, shape the response."""

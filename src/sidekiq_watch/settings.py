@@ -1,0 +1,198 @@
+"""The one typed settings object, read once from the environment and validated up front.
+
+Every problem is reported together, each naming its variable, so a user fixes a bad
+configuration in one go. Secret-bearing variables may hold a reference instead of the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .secrets import REFERENCE_PREFIXES, Secret, validate_reference
+
+DEFAULT_RETRY_THRESHOLD = 50
+DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
+
+SourceScheme = Literal["http", "file"]
+
+
+@dataclass(frozen=True)
+class StatsAuth:
+    """How to authenticate to the stats endpoint: Basic, or a token in a header."""
+
+    username: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+    token_header: str = "Authorization"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the poller needs, validated; secrets stay unresolved until used."""
+
+    stats_url: str
+    stats_auth: StatsAuth = field(default_factory=StatsAuth)
+    source_name: str | None = None
+    slack_webhook_url: Secret | None = None
+    slack_channel: str | None = None
+    slack_username: str | None = None
+    slack_icon_emoji: str | None = None
+    retry_threshold: int = DEFAULT_RETRY_THRESHOLD
+    http_timeout_seconds: float = DEFAULT_HTTP_TIMEOUT_SECONDS
+
+    @property
+    def dry_run(self) -> bool:
+        """Without a webhook the message is printed, so the tool is useful before Slack is wired."""
+        return self.slack_webhook_url is None
+
+
+# Every variable the settings read, with what it means: the README's reference is checked against it.
+VARIABLES: dict[str, str] = {
+    "SIDEKIQ_STATS_URL": "Where to read Sidekiq's figures: an http(s):// URL (hand-written endpoint, "
+    "Sidekiq Web's /stats or /stats/queues) or a local JSON file path.",
+    "SIDEKIQ_STATS_USERNAME": "HTTP Basic user name for the stats URL.",
+    "SIDEKIQ_STATS_PASSWORD": "HTTP Basic password for the stats URL (secret; may be ssm:/… or secretsmanager:…).",
+    "SIDEKIQ_STATS_TOKEN": "Token sent to the stats URL, as 'Authorization: Bearer TOKEN' unless "
+    "SIDEKIQ_STATS_TOKEN_HEADER names another header (secret; may be a reference).",
+    "SIDEKIQ_STATS_TOKEN_HEADER": "Header that carries SIDEKIQ_STATS_TOKEN as is (e.g. X-Api-Key). "
+    "Default: Authorization with 'Bearer '.",
+    "SIDEKIQ_SOURCE_NAME": "Name of this Sidekiq in messages and metrics. Default: the stats URL's host.",
+    "SLACK_WEBHOOK_URL": "Slack incoming webhook URL (secret; may be a reference). Unset: dry run, "
+    "the message is printed.",
+    "SLACK_CHANNEL": "Channel override, e.g. #ops (only legacy webhooks honour it).",
+    "SLACK_USERNAME": "Bot name override (only legacy webhooks honour it).",
+    "SLACK_ICON_EMOJI": "Icon override, e.g. :rotating_light: (only legacy webhooks honour it).",
+    "RETRY_THRESHOLD": "Alert when retries are strictly greater than this. Default: 50.",
+    "HTTP_TIMEOUT_SECONDS": "Timeout of every HTTP exchange, in seconds. Default: 10.",
+}
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def stats_scheme(url: str) -> SourceScheme | None:
+    """Which kind of source a stats location is, or None if sidekiq-watch cannot read it."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme in ("", "file") or (len(scheme) == 1 and url[1:3] in (":\\", ":/")):
+        return "file"
+    return None
+
+
+def _check_url(name: str, value: str, problems: list[str], *, secret: bool) -> None:
+    shown = "(value not shown: it is a secret)" if secret else repr(value)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        problems.append(f"{name}: not a valid URL {shown}")
+        return
+    if parts.scheme not in ("http", "https") or not host:
+        if secret and ":" in value.split("/")[0]:
+            problems.append(
+                f"{name}: unknown reference scheme {value.split(':')[0]!r}; "
+                f"use https://…, ssm:/name or secretsmanager:name"
+            )
+        else:
+            problems.append(f"{name}: must be an http(s):// URL with a host {shown}")
+
+
+def _secret(env: Mapping[str, str], name: str, problems: list[str], *, url: bool = False) -> Secret | None:
+    raw = _text(env, name)
+    if raw is None:
+        return None
+    problem = validate_reference(name, raw)
+    if problem:
+        problems.append(problem)
+    elif url and not raw.startswith(REFERENCE_PREFIXES):
+        _check_url(name, raw, problems, secret=True)
+    return Secret(name, raw)
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, problems: list[str], *, whole: bool, minimum: float
+) -> float:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        problems.append(f"{name}: must be {kind}, got {raw!r}")
+        return default
+    if not math.isfinite(value) or value < minimum:
+        problems.append(f"{name}: must be at least {minimum:g}, got {raw!r}")
+        return default
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raises ConfigError listing every problem found."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+
+    stats_url = _text(env, "SIDEKIQ_STATS_URL") or ""
+    if not stats_url:
+        problems.append("SIDEKIQ_STATS_URL: not set; give the stats endpoint's URL or a JSON file path")
+    else:
+        scheme = stats_scheme(stats_url)
+        if scheme is None:
+            problems.append(
+                f"SIDEKIQ_STATS_URL: unsupported scheme {urlsplit(stats_url).scheme!r}; "
+                "use http(s):// or a file path"
+            )
+        elif scheme == "http":
+            _check_url("SIDEKIQ_STATS_URL", stats_url, problems, secret=False)
+
+    username = _text(env, "SIDEKIQ_STATS_USERNAME")
+    password = _secret(env, "SIDEKIQ_STATS_PASSWORD", problems)
+    token = _secret(env, "SIDEKIQ_STATS_TOKEN", problems)
+    token_header = _text(env, "SIDEKIQ_STATS_TOKEN_HEADER") or "Authorization"
+    if (username is None) != (password is None):
+        problems.append("SIDEKIQ_STATS_USERNAME and SIDEKIQ_STATS_PASSWORD: set both for HTTP Basic, or neither")
+    if token is not None and password is not None:
+        problems.append("SIDEKIQ_STATS_TOKEN: set either a token or a username/password, not both")
+    if any(c in token_header for c in " :\r\n"):
+        problems.append(f"SIDEKIQ_STATS_TOKEN_HEADER: not a valid header name {token_header!r}")
+
+    threshold = _number(env, "RETRY_THRESHOLD", DEFAULT_RETRY_THRESHOLD, problems, whole=True, minimum=0)
+    timeout = _number(
+        env, "HTTP_TIMEOUT_SECONDS", DEFAULT_HTTP_TIMEOUT_SECONDS, problems, whole=False, minimum=0.1
+    )
+
+    settings = Settings(
+        stats_url=stats_url,
+        stats_auth=StatsAuth(username=username, password=password, token=token, token_header=token_header),
+        source_name=_text(env, "SIDEKIQ_SOURCE_NAME"),
+        slack_webhook_url=_secret(env, "SLACK_WEBHOOK_URL", problems, url=True),
+        slack_channel=_text(env, "SLACK_CHANNEL"),
+        slack_username=_text(env, "SLACK_USERNAME"),
+        slack_icon_emoji=_text(env, "SLACK_ICON_EMOJI"),
+        retry_threshold=int(threshold),
+        http_timeout_seconds=float(timeout),
+    )
+    if problems:
+        raise ConfigError(problems)
+    return settings

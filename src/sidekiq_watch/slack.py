@@ -1,0 +1,166 @@
+"""Slack incoming-webhook delivery and Block Kit helpers, shared by the poller and batch halves.
+
+Delivery semantics: 2xx posted; 4xx (but 429) is permanent, logged with Slack's error string
+and not retried, since a retry cannot fix a bad request; 429 waits for Retry-After and 5xx or
+network failures are retried a few times, then raised as transient so Lambda's retry takes over.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from .errors import DeliveryError, TransportError
+from .http import RetryPolicy, new_session, send
+from .secrets import Secret
+
+SLACK_RETRY = RetryPolicy(attempts=3, backoff_seconds=1.0, max_retry_after_seconds=20.0)
+Payload = dict[str, Any]
+
+_MRKDWN_SPECIALS = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Untrusted text made inert: no ``<!channel>`` pings, ``<@U…>`` mentions or forged ``<url|label>`` links."""
+    return text.translate(_MRKDWN_SPECIALS)
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Notifier(Protocol):
+    """Where a rendered message goes: Slack, or stdout in a dry run."""
+
+    description: str
+
+    def post(self, payload: Payload) -> None: ...
+
+
+class PrintNotifier:
+    """Dry run: the message is printed as JSON instead of posted."""
+
+    description = "printed (dry run: SLACK_WEBHOOK_URL is not set)"
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+
+    def post(self, payload: Payload) -> None:
+        out = self.stream or sys.stdout
+        out.write("Slack message (dry run, SLACK_WEBHOOK_URL is not set):\n")
+        out.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        out.flush()
+
+
+class SlackWebhook:
+    """A Slack incoming webhook; the URL is a Secret and appears nowhere but the request line."""
+
+    def __init__(
+        self,
+        url: Secret,
+        *,
+        timeout: float,
+        session: requests.Session | None = None,
+        policy: RetryPolicy = SLACK_RETRY,
+        overrides: dict[str, str] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.session = session or new_session()
+        self.policy = policy
+        self.overrides = overrides or {}
+        self.sleep = sleep
+        self.description = "posted to Slack"
+
+    def post(self, payload: Payload) -> None:
+        url = self.url.reveal()
+        host = urlsplit(url).hostname or "unknown host"
+        location = f"Slack webhook ({host})"
+        body = {**self.overrides, **payload}
+        try:
+            reply = send(
+                self.session,
+                "POST",
+                url,
+                location=location,
+                timeout=self.timeout,
+                policy=self.policy,
+                max_body_bytes=64 * 1024,
+                data=json.dumps(body).encode("utf-8"),
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                allow_redirects=False,
+                sleep=self.sleep or time.sleep,
+            )
+        except TransportError as exc:
+            raise DeliveryError(location, f"{exc} (will be retried by Lambda)", permanent=False) from None
+        if 200 <= reply.status < 300:
+            return
+        slack_error = reply.text(200) or None
+        if reply.status == 429 or reply.status >= 500:
+            raise DeliveryError(
+                location,
+                f"HTTP {reply.status} {slack_error or ''}".rstrip() + " after retries (will be retried by Lambda)",
+                permanent=False,
+                status=reply.status,
+                remote_error=slack_error,
+            )
+        raise DeliveryError(
+            location,
+            f"HTTP {reply.status} {slack_error or ''}".rstrip() + ": not retried, a retry cannot fix this "
+            f"({_hint(slack_error)})",
+            permanent=True,
+            status=reply.status,
+            remote_error=slack_error,
+        )
+
+
+_HINTS = {
+    "invalid_payload": "the message was malformed; please report it",
+    "channel_not_found": "check SLACK_CHANNEL",
+    "channel_is_archived": "the webhook's channel is archived; unarchive it or make a new webhook",
+    "invalid_token": "the webhook was revoked; create a new one",
+    "no_service": "the webhook was removed or disabled; create a new one",
+    "no_service_id": "the webhook URL is incomplete",
+    "action_prohibited": "a workspace admin restricted posting to this channel",
+    "posting_to_general_channel_denied": "only admins may post to this channel",
+    "no_text": "the message had no text; please report it",
+}
+
+
+def _hint(slack_error: str | None) -> str:
+    key = re.sub(r"[^a-z_]", "", (slack_error or "").lower())
+    return _HINTS.get(key, "see Slack's incoming-webhook error list")
+
+
+def message_overrides(channel: str | None, username: str | None, icon_emoji: str | None) -> dict[str, str]:
+    """Legacy webhook fields; app webhooks ignore them, so they are only sent when set."""
+    found = {"channel": channel, "username": username, "icon_emoji": icon_emoji}
+    return {key: value for key, value in found.items() if value}
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
+
+
+def fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """A section of label/value fields (Slack shows at most 10)."""
+    return {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": truncate(f"*{k}*\n{v}", 2000)} for k, v in pairs[:10]],
+    }
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, 150), "emoji": True}}

@@ -1,0 +1,63 @@
+"""One reading of Sidekiq's figures, whatever source it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The scalar figures, in the order Sidekiq Web lists them.
+FIGURES = (
+    "processed",
+    "failed",
+    "busy",
+    "processes",
+    "enqueued",
+    "scheduled",
+    "retries",
+    "dead",
+    "default_latency",
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Figures as read; a figure the source does not provide is None, never a made-up zero."""
+
+    shape: str
+    processed: int | None = None
+    failed: int | None = None
+    busy: int | None = None
+    processes: int | None = None
+    enqueued: int | None = None
+    scheduled: int | None = None
+    retries: int | None = None
+    dead: int | None = None
+    default_latency: float | None = None
+    queues: dict[str, int] | None = None
+    queue_latencies: dict[str, float] | None = None
+    server_time: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def figure(self, name: str) -> float | None:
+        """A figure by name: a scalar (``retries``) or a queue's size (``queue:NAME``)."""
+        if name.startswith("queue:"):
+            return None if self.queues is None else self.queues.get(name.removeprefix("queue:"))
+        if name.startswith("latency:"):
+            lat = self.queue_latencies
+            return None if lat is None else lat.get(name.removeprefix("latency:"))
+        if name not in FIGURES:
+            raise KeyError(name)
+        value: float | None = getattr(self, name)
+        return value
+
+    def figures(self) -> dict[str, float]:
+        """Every figure present, flattened: scalars, then ``queue:NAME`` and ``latency:NAME``."""
+        found: dict[str, float] = {}
+        for name in FIGURES:
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = value
+        for queue, size in sorted((self.queues or {}).items()):
+            found[f"queue:{queue}"] = size
+        for queue, latency in sorted((self.queue_latencies or {}).items()):
+            found[f"latency:{queue}"] = latency
+        return found

@@ -1,0 +1,143 @@
+"""Sources of Sidekiq figures: an HTTP stats endpoint or a local JSON file.
+
+Each failure is classified (SourceError.kind) and told in words that point at the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from ..errors import SourceError, TransportError
+from ..http import DEFAULT_MAX_BODY_BYTES, HttpReply, RetryPolicy, new_session, redact_url, send
+from ..settings import Settings, StatsAuth, stats_scheme
+from .shapes import parse_stats
+from .snapshot import Snapshot
+
+# A GET is safe to repeat, but the poll must stay well inside its schedule: one retry at most.
+STATS_RETRY = RetryPolicy(attempts=2, backoff_seconds=0.5, max_retry_after_seconds=5.0)
+
+
+class StatsSource(Protocol):
+    """Anything that can produce a Snapshot; ``location`` is safe to show (no credentials)."""
+
+    location: str
+
+    def read(self) -> Snapshot: ...
+
+
+class FileStatsSource:
+    """A JSON file: the embedded sample for ``make run`` and for tests."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(unquote(urlsplit(path).path) if path.startswith("file:") else path)
+        self.location = str(self.path)
+
+    def read(self) -> Snapshot:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raise SourceError("not_found", self.location, "no such file") from None
+        except OSError as exc:
+            raise SourceError("not_found", self.location, f"cannot read the file ({exc.strerror})") from None
+        return parse_stats(_decode_json(raw, self.location), self.location)
+
+
+class HttpStatsSource:
+    """A JSON endpoint over HTTP(S), with optional Basic or token auth."""
+
+    def __init__(
+        self,
+        url: str,
+        auth: StatsAuth,
+        *,
+        timeout: float,
+        session: requests.Session | None = None,
+        policy: RetryPolicy = STATS_RETRY,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self.url = url
+        self.auth = auth
+        self.timeout = timeout
+        self.session = session or new_session()
+        self.policy = policy
+        self.max_body_bytes = max_body_bytes
+        self.location = f"GET {redact_url(url)}"
+
+    def _auth_kwargs(self) -> dict[str, object]:
+        if self.auth.username is not None and self.auth.password is not None:
+            return {"auth": (self.auth.username, self.auth.password.reveal())}
+        if self.auth.token is not None:
+            token = self.auth.token.reveal()
+            if self.auth.token_header.lower() == "authorization":
+                token = f"Bearer {token}"
+            return {"headers": {self.auth.token_header: token, "Accept": "application/json"}}
+        return {}
+
+    def read(self) -> Snapshot:
+        kwargs = self._auth_kwargs()
+        kwargs.setdefault("headers", {"Accept": "application/json"})
+        try:
+            reply = send(
+                self.session,
+                "GET",
+                self.url,
+                location=self.location,
+                timeout=self.timeout,
+                policy=self.policy,
+                max_body_bytes=self.max_body_bytes,
+                **kwargs,  # type: ignore[arg-type]
+            )
+        except TransportError as exc:
+            raise SourceError(exc.kind, self.location, str(exc).removeprefix(f"{self.location}: ")) from None
+        self._check(reply)
+        return parse_stats(_decode_json(reply.body, self.location), self.location)
+
+    def _check(self, reply: HttpReply) -> None:
+        html = reply.content_type == "text/html" or reply.body.lstrip()[:1] == b"<"
+        if reply.redirects and html:
+            target = urlsplit(reply.url).path or "/"
+            raise SourceError(
+                "login_redirect",
+                self.location,
+                f"was redirected to {target} (HTML, not JSON): the stats endpoint needs credentials; "
+                "set SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD or SIDEKIQ_STATS_TOKEN",
+            )
+        if reply.status in (401, 403):
+            raise SourceError(
+                "http_status",
+                self.location,
+                f"HTTP {reply.status}: access refused; check SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD "
+                "or SIDEKIQ_STATS_TOKEN",
+            )
+        if not 200 <= reply.status < 300:
+            raise SourceError("http_status", self.location, f"HTTP {reply.status}")
+        if html:
+            raise SourceError(
+                "not_json",
+                self.location,
+                "answered with HTML, not JSON: is this the stats URL (e.g. …/sidekiq/stats), "
+                "or a page behind a login?",
+            )
+
+
+def _decode_json(raw: bytes, location: str) -> object:
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        snippet = raw[:60].decode("utf-8", errors="replace")
+        where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise SourceError("not_json", location, f"the answer is not JSON{where} (starts {snippet!r})") from None
+
+
+def make_source(settings: Settings, session: requests.Session | None = None) -> StatsSource:
+    """The source the settings describe."""
+    if stats_scheme(settings.stats_url) == "http":
+        return HttpStatsSource(
+            settings.stats_url, settings.stats_auth, timeout=settings.http_timeout_seconds, session=session
+        )
+    return FileStatsSource(settings.stats_url)
