@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "Exit status: 0 nothing firing, 1 an alert fired or the source could not be read, "
         "2 configuration error, 3 Slack delivery failed.",
     )
-    poll.add_argument("--stats-url", metavar="URL_OR_FILE", help="stats endpoint or JSON file (SIDEKIQ_STATS_URL)")
+    poll.add_argument(
+        "--stats-url", metavar="URL_OR_FILE", help="stats endpoint or JSON file (SIDEKIQ_STATS_URL)"
+    )
     poll.add_argument("--source-name", metavar="NAME", help="name shown in messages (SIDEKIQ_SOURCE_NAME)")
     poll.add_argument("--threshold", metavar="N", help="alert when retries > N (RETRY_THRESHOLD, default 50)")
     poll.add_argument("--webhook-url", metavar="URL", help="Slack incoming webhook (SLACK_WEBHOOK_URL)")
@@ -61,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         "(SAM's JSON format), and call the handler in this process with the event; prints the result.",
     )
     invoke.add_argument("function", metavar="FUNCTION_LOGICAL_ID", help="e.g. PollerFunction")
-    invoke.add_argument("--event", "-e", required=True, metavar="FILE", help="event JSON, e.g. events/scheduled.json")
+    invoke.add_argument(
+        "--event", "-e", required=True, metavar="FILE", help="event JSON, e.g. events/scheduled.json"
+    )
     invoke.add_argument("--env-vars", "-n", metavar="FILE", help="environment overrides in SAM's JSON format")
     invoke.add_argument("--template", "-t", default="template.yaml", metavar="FILE")
     invoke.add_argument(

@@ -106,8 +106,14 @@ def _classify(exc: requests.RequestException) -> tuple[TransportKind, str]:
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
         return "invalid_url", "the URL is not valid"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if isinstance(exc.__context__, socket.gaierror) or "Name or service not known" in text or (
-            "nodename nor servname" in text or "Failed to resolve" in text or "NameResolutionError" in text
+        if (
+            isinstance(exc.__context__, socket.gaierror)
+            or "Name or service not known" in text
+            or (
+                "nodename nor servname" in text
+                or "Failed to resolve" in text
+                or "NameResolutionError" in text
+            )
         ):
             return "dns", "the host name could not be resolved (DNS)"
         if "Connection refused" in text or "NewConnectionError" in text:
@@ -145,7 +151,7 @@ def send(
     timeout: float,
     policy: RetryPolicy = NO_RETRY,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     **kwargs: Any,
 ) -> HttpReply:
     """One HTTP exchange with bounded retries on 429/5xx and network failures.
@@ -154,6 +160,7 @@ def send(
     final; raises TransportError when no reply came at all. A Retry-After longer than the
     policy allows ends the retries at once rather than hammering the peer early.
     """
+    pause = sleep or time.sleep
     attempt = 0
     while True:
         attempt += 1
@@ -171,13 +178,13 @@ def send(
         except TransportError as exc:
             if exc.kind == "too_large" or attempt >= policy.attempts:
                 raise
-            sleep(policy.backoff(attempt))
+            pause(policy.backoff(attempt))
             continue
         except requests.RequestException as exc:
             kind, detail = _classify(exc)
             if kind == "invalid_url" or attempt >= policy.attempts:
                 raise TransportError(kind, location, f"{detail} (after {attempt} attempt(s))") from None
-            sleep(policy.backoff(attempt))
+            pause(policy.backoff(attempt))
             continue
         if reply.status not in RETRYABLE_STATUSES or attempt >= policy.attempts:
             return reply
@@ -186,4 +193,4 @@ def send(
             wait = policy.backoff(attempt)
         elif wait > policy.max_retry_after_seconds:
             return reply
-        sleep(wait)
+        pause(wait)

@@ -67,7 +67,7 @@ class Unresolvable(Exception):
 
 @dataclass
 class Resolver:
-    """Resolves the intrinsics that make sense before deployment: parameters, pseudo parameters, conditions."""
+    """Resolves what makes sense before deployment: parameters, pseudo parameters, conditions."""
 
     template: Mapping[str, Any]
     overrides: Mapping[str, str] = field(default_factory=dict)
@@ -98,14 +98,16 @@ class Resolver:
     def value(self, node: Any) -> Any:
         if not isinstance(node, dict) or len(node) != 1:
             return node
-        (key, arg), = node.items()
+        ((key, arg),) = node.items()
         if key == "Ref":
             return self.parameter(arg)
         if key == "Fn::Sub":
             text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
             return re.sub(
                 r"\$\{([^}!]+)\}",
-                lambda m: str(self.value(extra[m.group(1)])) if m.group(1) in extra else self.parameter(m.group(1)),
+                lambda m: (
+                    str(self.value(extra[m.group(1)])) if m.group(1) in extra else self.parameter(m.group(1))
+                ),
                 text,
             )
         if key == "Fn::If":
@@ -240,12 +242,17 @@ def invoke(
     if env_vars_path is not None:
         environment, ignored = apply_env_vars_file(spec, env_vars_path)
         if ignored:
-            print(f"note: --env-vars sets {', '.join(sorted(ignored))}, which the template does not "
-                  f"declare for {logical_id}; ignored, as sam local invoke does", file=sys.stderr)
+            print(
+                f"note: --env-vars sets {', '.join(sorted(ignored))}, which the template does not "
+                f"declare for {logical_id}; ignored, as sam local invoke does",
+                file=sys.stderr,
+            )
     missing = [name for name in spec.unresolved if name not in environment]
     if missing:
-        print(f"note: {', '.join(missing)} cannot be resolved outside CloudFormation; "
-              "set them with --env-vars", file=sys.stderr)
+        print(
+            f"note: {', '.join(missing)} cannot be resolved outside CloudFormation; set them with --env-vars",
+            file=sys.stderr,
+        )
     try:
         event = json.loads(Path(event_path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

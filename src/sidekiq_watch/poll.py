@@ -36,11 +36,11 @@ class PollReport:
             "checked_at": self.checked_at.isoformat(),
             "shape": self.snapshot.shape if self.snapshot else None,
             "figures": self.snapshot.figures() if self.snapshot else {},
-            "findings": [
-                {"rule": f.rule.name, "status": f.status, "value": f.value} for f in self.findings
-            ],
+            "findings": [{"rule": f.rule.name, "status": f.status, "value": f.value} for f in self.findings],
             "source_error": (
-                {"kind": self.source_error.kind, "message": str(self.source_error)} if self.source_error else None
+                {"kind": self.source_error.kind, "message": str(self.source_error)}
+                if self.source_error
+                else None
             ),
             "delivery": self.delivery,
         }
@@ -98,5 +98,7 @@ def build_notifier(settings: Settings, session: requests.Session | None = None) 
         settings.slack_webhook_url,
         timeout=settings.http_timeout_seconds,
         session=session,
-        overrides=message_overrides(settings.slack_channel, settings.slack_username, settings.slack_icon_emoji),
+        overrides=message_overrides(
+            settings.slack_channel, settings.slack_username, settings.slack_icon_emoji
+        ),
     )

@@ -48,7 +48,9 @@ def resolve_reference(variable: str, reference: str) -> str:
                 reference.removeprefix(SSM_PREFIX), decrypt=True, max_age=CACHE_SECONDS
             )
         else:
-            value = parameters.get_secret(reference.removeprefix(SECRETS_MANAGER_PREFIX), max_age=CACHE_SECONDS)
+            value = parameters.get_secret(
+                reference.removeprefix(SECRETS_MANAGER_PREFIX), max_age=CACHE_SECONDS
+            )
     except Exception as exc:
         raise SecretError(f"{variable}: could not read {reference}: {_why(exc)}") from None
     if isinstance(value, bytes):

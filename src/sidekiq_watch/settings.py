@@ -7,6 +7,7 @@ configuration in one go. Secret-bearing variables may hold a reference instead o
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .secrets import REFERENCE_PREFIXES, Secret, validate_reference
+
+log = logging.getLogger("sidekiq_watch")
 
 DEFAULT_RETRY_THRESHOLD = 50
 DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
@@ -30,7 +33,7 @@ class StatsAuth:
     username: str | None = None
     password: Secret | None = None
     token: Secret | None = None
-    token_header: str = "Authorization"
+    token_header: str = "Authorization"  # noqa: S105 - a header name, not a secret
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ VARIABLES: dict[str, str] = {
     "SIDEKIQ_STATS_URL": "Where to read Sidekiq's figures: an http(s):// URL (hand-written endpoint, "
     "Sidekiq Web's /stats or /stats/queues) or a local JSON file path.",
     "SIDEKIQ_STATS_USERNAME": "HTTP Basic user name for the stats URL.",
-    "SIDEKIQ_STATS_PASSWORD": "HTTP Basic password for the stats URL (secret; may be ssm:/… or secretsmanager:…).",
+    "SIDEKIQ_STATS_PASSWORD": "HTTP Basic password for the stats URL (secret; may be ssm:/… or "
+    "secretsmanager:…).",
     "SIDEKIQ_STATS_TOKEN": "Token sent to the stats URL, as 'Authorization: Bearer TOKEN' unless "
     "SIDEKIQ_STATS_TOKEN_HEADER names another header (secret; may be a reference).",
     "SIDEKIQ_STATS_TOKEN_HEADER": "Header that carries SIDEKIQ_STATS_TOKEN as is (e.g. X-Api-Key). "
@@ -108,6 +112,8 @@ def _check_url(name: str, value: str, problems: list[str], *, secret: bool) -> N
     except ValueError:
         problems.append(f"{name}: not a valid URL {shown}")
         return
+    if parts.scheme == "http" and host and not is_loopback(host):
+        log.warning("%s uses plain http:// to %s: what is sent travels unencrypted", name, host)
     if parts.scheme not in ("http", "https") or not host:
         if secret and ":" in value.split("/")[0]:
             problems.append(
@@ -171,7 +177,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     token = _secret(env, "SIDEKIQ_STATS_TOKEN", problems)
     token_header = _text(env, "SIDEKIQ_STATS_TOKEN_HEADER") or "Authorization"
     if (username is None) != (password is None):
-        problems.append("SIDEKIQ_STATS_USERNAME and SIDEKIQ_STATS_PASSWORD: set both for HTTP Basic, or neither")
+        problems.append(
+            "SIDEKIQ_STATS_USERNAME and SIDEKIQ_STATS_PASSWORD: set both for HTTP Basic, or neither"
+        )
     if token is not None and password is not None:
         problems.append("SIDEKIQ_STATS_TOKEN: set either a token or a username/password, not both")
     if any(c in token_header for c in " :\r\n"):

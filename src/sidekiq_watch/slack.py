@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
@@ -28,7 +27,7 @@ _MRKDWN_SPECIALS = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 def escape_mrkdwn(text: str) -> str:
-    """Untrusted text made inert: no ``<!channel>`` pings, ``<@U…>`` mentions or forged ``<url|label>`` links."""
+    """Untrusted text made inert: no ``<!channel>`` pings, ``<@U…>`` mentions, forged ``<url|label>`` links."""
     return text.translate(_MRKDWN_SPECIALS)
 
 
@@ -97,7 +96,7 @@ class SlackWebhook:
                 data=json.dumps(body).encode("utf-8"),
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 allow_redirects=False,
-                sleep=self.sleep or time.sleep,
+                sleep=self.sleep,
             )
         except TransportError as exc:
             raise DeliveryError(location, f"{exc} (will be retried by Lambda)", permanent=False) from None
@@ -107,7 +106,8 @@ class SlackWebhook:
         if reply.status == 429 or reply.status >= 500:
             raise DeliveryError(
                 location,
-                f"HTTP {reply.status} {slack_error or ''}".rstrip() + " after retries (will be retried by Lambda)",
+                f"HTTP {reply.status} {slack_error or ''}".rstrip()
+                + " after retries (will be retried by Lambda)",
                 permanent=False,
                 status=reply.status,
                 remote_error=slack_error,

@@ -17,8 +17,13 @@ from .snapshot import FIGURES, Snapshot
 
 COUNT_FIGURES = tuple(f for f in FIGURES if f != "default_latency")
 # Names the hand-written endpoints use for the same figures (Sidekiq::Stats method names).
-ALIASES = {"retry_size": "retries", "dead_size": "dead", "scheduled_size": "scheduled",
-           "workers_size": "busy", "processes_size": "processes"}
+ALIASES = {
+    "retry_size": "retries",
+    "dead_size": "dead",
+    "scheduled_size": "scheduled",
+    "workers_size": "busy",
+    "processes_size": "processes",
+}
 HANDWRITTEN_MARKERS = frozenset({"enqueued", "retries", "retry_size", "queues"})
 
 
@@ -67,7 +72,9 @@ def _seconds(value: object, name: str, location: str) -> float:
 
 def _queues(value: object, name: str, location: str) -> dict[str, int]:
     if not isinstance(value, Mapping):
-        raise SourceError("bad_value", location, f"{name} is {_describe(value)}, not an object of queue sizes")
+        raise SourceError(
+            "bad_value", location, f"{name} is {_describe(value)}, not an object of queue sizes"
+        )
     return {str(queue): _count(size, f"{name}.{queue}", location) for queue, size in value.items()}
 
 

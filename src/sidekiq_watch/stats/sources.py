@@ -131,7 +131,9 @@ def _decode_json(raw: bytes, location: str) -> object:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = raw[:60].decode("utf-8", errors="replace")
         where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise SourceError("not_json", location, f"the answer is not JSON{where} (starts {snippet!r})") from None
+        raise SourceError(
+            "not_json", location, f"the answer is not JSON{where} (starts {snippet!r})"
+        ) from None
 
 
 def make_source(settings: Settings, session: requests.Session | None = None) -> StatsSource:

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+import responses
+
+from sidekiq_watch.cli import EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY, EXIT_OK, main
+from tests.conftest import EVENTS, ROOT, SECRET_WEBHOOK
+
+LOUD = str(EVENTS / "stats" / "handwritten.json")
+QUIET = str(EVENTS / "stats" / "handwritten-quiet.json")
+
+
+def test_poll_of_quiet_stats_exits_0_and_prints_no_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["poll", "--stats-url", QUIET]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "rule retries > 50: OK" in captured.err
+
+
+def test_poll_with_an_alert_prints_the_message_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["poll", "--stats-url", LOUD, "--source-name", "shop"]) == EXIT_ALERT
+    out = capsys.readouterr().out
+    assert "Sidekiq alert on shop: retries is 60" in out
+
+
+def test_threshold_flag_overrides_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RETRY_THRESHOLD", "10")
+    assert main(["poll", "--stats-url", LOUD, "--threshold", "100"]) == EXIT_OK
+
+
+def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["poll", "--stats-url", QUIET, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["figures"]["retries"] == 12
+
+
+def test_configuration_error_names_the_variable_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["poll", "--stats-url", LOUD, "--threshold", "many"]) == EXIT_CONFIG
+    assert "RETRY_THRESHOLD: must be a whole number, got 'many'" in capsys.readouterr().err
+
+
+@responses.activate
+def test_slack_rejection_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    responses.post(SECRET_WEBHOOK, status=403, body="invalid_token")
+    assert main(["poll", "--stats-url", LOUD, "--webhook-url", SECRET_WEBHOOK]) == EXIT_DELIVERY
+    captured = capsys.readouterr()
+    assert "invalid_token" in captured.err
+    assert "s3cr3t" not in captured.err + captured.out
+
+
+def test_invoke_prints_the_handler_result(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "invoke",
+            "PollerFunction",
+            "--event",
+            str(EVENTS / "scheduled.json"),
+            "--env-vars",
+            str(EVENTS / "env.json"),
+            "--template",
+            str(ROOT / "template.yaml"),
+        ]
+    )
+    assert code == EXIT_OK
+    out = capsys.readouterr().out
+    result = json.loads(out[out.rindex("\n{\n") + 1 :])
+    assert result["source"] == "sample-app"

@@ -1,0 +1,77 @@
+"""The Lambda handler, driven by the same events/ files a user gives `sam local invoke`."""
+
+import json
+
+import boto3
+import pytest
+import responses
+
+from sidekiq_watch.handlers import poller
+from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
+from tests.conftest import EVENTS, SECRET_WEBHOOK, load_event
+
+STATS_URL = "https://app.example.com/sidekiq/stats"
+CONTEXT = LocalContext(FunctionSpec("PollerFunction", "", 60, 256, {}, []))
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch, aws: None) -> None:
+    boto3.client("ssm").put_parameter(Name="/sidekiq-watch/slack", Value=SECRET_WEBHOOK, Type="SecureString")
+    monkeypatch.setenv("SIDEKIQ_STATS_URL", STATS_URL)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "ssm:/sidekiq-watch/slack")
+
+
+def stats_body(name: str) -> bytes:
+    return (EVENTS / "stats" / name).read_bytes()
+
+
+@responses.activate
+def test_scheduled_event_posts_to_slack_when_retries_exceed_threshold(configured: None) -> None:
+    responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, body="ok")
+    result = poller.handler(load_event("scheduled.json"), CONTEXT)
+    assert result["delivery"] == "posted to Slack"
+    assert result["findings"] == [{"rule": "retries > 50", "status": "firing", "value": 61}]
+    posted = json.loads(responses.calls[1].request.body)
+    assert "retries is 61" in posted["text"]
+
+
+@responses.activate
+def test_figures_are_published_as_emf_metrics_by_source(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, body="ok")
+    poller.handler(load_event("scheduled.json"), CONTEXT)
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [main] = [b for b in blobs if "retries" in b]
+    assert (main["retries"], main["dead"], main["default_latency"], main["source"]) == (
+        [61.0],
+        [4.0],
+        [1.53],
+        "app.example.com",
+    )
+
+
+@responses.activate
+def test_slack_rejection_does_not_fail_the_invocation(configured: None) -> None:
+    responses.get(STATS_URL, body=stats_body("handwritten.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, status=404, body="no_service")
+    result = poller.handler(load_event("scheduled.json"), CONTEXT)
+    assert result["delivery"].startswith("rejected: Slack webhook (hooks.slack.com): HTTP 404 no_service")
+
+
+@responses.activate
+def test_webhook_url_never_reaches_the_logs(configured: None, capsys: pytest.CaptureFixture[str]) -> None:
+    responses.get(STATS_URL, body=stats_body("handwritten.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, status=404, body="no_service")
+    poller.handler(load_event("scheduled.json"), CONTEXT)
+    captured = capsys.readouterr()
+    assert "s3cr3t" not in captured.out + captured.err
+
+
+def test_bad_configuration_fails_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIDEKIQ_STATS_URL", STATS_URL)
+    monkeypatch.setenv("RETRY_THRESHOLD", "lots")
+    with pytest.raises(Exception, match="RETRY_THRESHOLD"):
+        poller.handler(load_event("scheduled.json"), CONTEXT)

@@ -1,0 +1,127 @@
+import boto3
+import pytest
+
+from sidekiq_watch.errors import ConfigError, SecretError
+from sidekiq_watch.settings import load_settings
+from tests.conftest import SECRET_WEBHOOK
+
+BASE = {"SIDEKIQ_STATS_URL": "https://app.example.com/sidekiq/stats"}
+
+
+def test_defaults() -> None:
+    settings = load_settings(BASE)
+    assert settings.retry_threshold == 50
+    assert settings.http_timeout_seconds == 10.0
+    assert settings.dry_run
+
+
+def test_empty_values_count_as_unset() -> None:
+    assert load_settings({**BASE, "SLACK_WEBHOOK_URL": "", "RETRY_THRESHOLD": " "}).retry_threshold == 50
+
+
+def test_missing_stats_url_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="SIDEKIQ_STATS_URL: not set"):
+        load_settings({})
+
+
+def test_non_numeric_threshold_names_the_variable_and_value() -> None:
+    with pytest.raises(ConfigError, match="RETRY_THRESHOLD: must be a whole number, got 'fifty'"):
+        load_settings({**BASE, "RETRY_THRESHOLD": "fifty"})
+
+
+def test_negative_timeout_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"HTTP_TIMEOUT_SECONDS: must be at least 0\.1, got '-1'"):
+        load_settings({**BASE, "HTTP_TIMEOUT_SECONDS": "-1"})
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SIDEKIQ_STATS_URL": "ftp://x/y", "RETRY_THRESHOLD": "x", "HTTP_TIMEOUT_SECONDS": "y"})
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "SIDEKIQ_STATS_URL",
+        "RETRY_THRESHOLD",
+        "HTTP_TIMEOUT_SECONDS",
+    ]
+
+
+def test_malformed_stats_url_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="SIDEKIQ_STATS_URL: must be an http"):
+        load_settings({"SIDEKIQ_STATS_URL": "https://"})
+
+
+def test_malformed_webhook_url_is_rejected_without_showing_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "SLACK_WEBHOOK_URL": "hooks.slack.com/services/T0/B0/s3cr3t"})
+    assert "SLACK_WEBHOOK_URL" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_unknown_reference_scheme_is_named() -> None:
+    with pytest.raises(ConfigError, match="SLACK_WEBHOOK_URL: unknown reference scheme 'vault'"):
+        load_settings({**BASE, "SLACK_WEBHOOK_URL": "vault:secret/slack"})
+
+
+def test_empty_reference_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="SLACK_WEBHOOK_URL: the reference 'ssm:' names no parameter"):
+        load_settings({**BASE, "SLACK_WEBHOOK_URL": "ssm:"})
+
+
+def test_username_without_password_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="SIDEKIQ_STATS_USERNAME and SIDEKIQ_STATS_PASSWORD: set both"):
+        load_settings({**BASE, "SIDEKIQ_STATS_USERNAME": "ops"})
+
+
+def test_plain_http_webhook_is_accepted() -> None:
+    settings = load_settings({**BASE, "SLACK_WEBHOOK_URL": "http://127.0.0.1:9999/hook"})
+    assert settings.slack_webhook_url is not None
+    assert settings.slack_webhook_url.reveal() == "http://127.0.0.1:9999/hook"
+
+
+def test_plain_http_webhook_to_a_remote_host_warns(caplog: pytest.LogCaptureFixture) -> None:
+    load_settings({**BASE, "SLACK_WEBHOOK_URL": "http://hooks.example.com/x/s3cr3t"})
+    assert "SLACK_WEBHOOK_URL uses plain http://" in caplog.text
+    assert "s3cr3t" not in caplog.text
+
+
+def test_ssm_reference_is_resolved(aws: None) -> None:
+    boto3.client("ssm").put_parameter(Name="/sw/slack", Value=SECRET_WEBHOOK, Type="SecureString")
+    settings = load_settings({**BASE, "SLACK_WEBHOOK_URL": "ssm:/sw/slack"})
+    assert settings.slack_webhook_url is not None
+    assert settings.slack_webhook_url.reveal() == SECRET_WEBHOOK
+
+
+def test_secrets_manager_reference_is_resolved(aws: None) -> None:
+    boto3.client("secretsmanager").create_secret(Name="sw/stats-token", SecretString="tok-123")
+    settings = load_settings({**BASE, "SIDEKIQ_STATS_TOKEN": "secretsmanager:sw/stats-token"})
+    assert settings.stats_auth.token is not None
+    assert settings.stats_auth.token.reveal() == "tok-123"
+
+
+def test_resolved_secret_is_cached(aws: None) -> None:
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="/sw/slack", Value=SECRET_WEBHOOK, Type="SecureString")
+    secret = load_settings({**BASE, "SLACK_WEBHOOK_URL": "ssm:/sw/slack"}).slack_webhook_url
+    assert secret is not None
+    secret.reveal()
+    ssm.put_parameter(
+        Name="/sw/slack", Value="https://changed.example.com/x", Type="SecureString", Overwrite=True
+    )
+    assert secret.reveal() == SECRET_WEBHOOK
+
+
+def test_missing_parameter_names_the_variable_and_reference(aws: None) -> None:
+    settings = load_settings({**BASE, "SLACK_WEBHOOK_URL": "ssm:/sw/missing"})
+    assert settings.slack_webhook_url is not None
+    with pytest.raises(
+        SecretError, match=r"SLACK_WEBHOOK_URL: could not read ssm:/sw/missing: no such parameter"
+    ):
+        settings.slack_webhook_url.reveal()
+
+
+def test_missing_secret_names_the_variable_and_reference(aws: None) -> None:
+    settings = load_settings({**BASE, "SIDEKIQ_STATS_TOKEN": "secretsmanager:nope"})
+    assert settings.stats_auth.token is not None
+    with pytest.raises(
+        SecretError, match="SIDEKIQ_STATS_TOKEN: could not read secretsmanager:nope: no such secret"
+    ):
+        settings.stats_auth.token.reveal()
