@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 LAMBDA_PYTHON_VERSION ?= 3.13
 LAMBDA_PLATFORM ?= manylinux2014_aarch64
 # The Lambda runtime ships these; leaving them out keeps the artifact small.
-RUNTIME_PROVIDED := boto3 botocore s3transfer
+RUNTIME_PROVIDED := boto3 botocore s3transfer dateutil python_dateutil six
 
 .PHONY: setup run invoke test test-unit lint build bench deploy clean
 
@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m cfnlint template.yaml
+	$(BIN)/cfn-lint template.yaml
 
 # Needs the SAM CLI (pip install aws-sam-cli); no Docker: the makefile build method below does the work.
 build:
@@ -55,7 +55,7 @@ lambda-artifact:
 	$(PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
 		--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) \
 		--only-binary=:all: build/wheel/*.whl
-	cd "$(ARTIFACTS_DIR)" && for pkg in $(RUNTIME_PROVIDED); do rm -rf $$pkg $$pkg-*.dist-info; done
+	cd "$(ARTIFACTS_DIR)" && for pkg in $(RUNTIME_PROVIDED); do rm -rf $$pkg $$pkg.py $$pkg-*.dist-info; done
 	rm -rf "$(ARTIFACTS_DIR)"/bin
 
 bench: $(STAMP)

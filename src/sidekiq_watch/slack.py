@@ -27,7 +27,7 @@ _MRKDWN_SPECIALS = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 def escape_mrkdwn(text: str) -> str:
-    """Untrusted text made inert: no ``<!channel>`` pings, ``<@U…>`` mentions, forged ``<url|label>`` links."""
+    """Untrusted text made inert: no ``<!channel>`` pings, ``<@U…>`` mentions or forged links."""
     return text.translate(_MRKDWN_SPECIALS)
 
 

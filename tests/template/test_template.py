@@ -1,0 +1,130 @@
+"""template.yaml: lint-clean, and what the SAM transform makes of it is what we meant."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidekiq_watch.local_invoke import resolve_handler
+from tests.conftest import EVENTS, ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+def sam_transform(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(TEMPLATE.read_text())
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/artifact.zip"  # what `sam package` puts there
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    result: dict[str, Any] = transform(
+        template,
+        {"StatsUrl": "https://app.example.com/sidekiq/stats", **(parameters or {})},
+        NoManagedPolicies(),
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    return sam_transform()
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def statements(policy_document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every statement, both branches of an Fn::If included."""
+    pending = list(policy_document["Statement"])
+    while pending:
+        item = pending.pop()
+        if "Fn::If" in item:
+            pending.extend(b for b in item["Fn::If"][1:] if b != {"Ref": "AWS::NoValue"})
+        else:
+            yield item
+
+
+def test_cfn_lint_is_clean() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_poller_runs_on_python313_arm64_built_without_docker() -> None:
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(TEMPLATE.read_text())
+    function = template["Resources"]["PollerFunction"]
+    assert function["Metadata"] == {"BuildMethod": "makefile"}
+    assert template["Globals"]["Function"]["Runtime"] == "python3.13"
+    assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
+    assert "build-PollerFunction:" in (ROOT / "Makefile").read_text()
+
+
+def test_schedule_invokes_the_poller_every_5_minutes_by_default(transformed: dict[str, Any]) -> None:
+    [rule] = resources_of(transformed, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["PollerFunction", "Arn"]}
+    assert transformed["Parameters"]["ScheduleExpression"]["Default"] == "rate(5 minutes)"
+
+
+def test_handler_resolves_to_an_importable_function(transformed: dict[str, Any]) -> None:
+    for function in resources_of(transformed, "AWS::Lambda::Function").values():
+        assert callable(resolve_handler(function["Properties"]["Handler"]))
+
+
+def test_iam_grants_no_wildcard_actions_or_resources(transformed: dict[str, Any]) -> None:
+    for role in resources_of(transformed, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in statements(policy["PolicyDocument"]):
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                assert all("*" not in action for action in actions), statement
+                assert statement["Resource"] != "*", statement
+
+
+def test_iam_reads_exactly_the_webhook_parameter(transformed: dict[str, Any]) -> None:
+    [role] = resources_of(transformed, "AWS::IAM::Role").values()
+    found = [
+        (s["Action"], s["Resource"]["Fn::Sub"])
+        for policy in role["Properties"]["Policies"]
+        for s in statements(policy["PolicyDocument"])
+    ]
+    assert (
+        "ssm:GetParameter",
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SlackWebhookParameter}",
+    ) in found
+
+
+def test_log_retention_is_set(transformed: dict[str, Any]) -> None:
+    [group] = resources_of(transformed, "AWS::Logs::LogGroup").values()
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${PollerFunction}"}
+
+
+def test_webhook_is_never_a_plain_environment_value(transformed: dict[str, Any]) -> None:
+    function = transformed["Resources"]["PollerFunction"]
+    value = json.dumps(function["Properties"]["Environment"]["Variables"]["SLACK_WEBHOOK_URL"])
+    assert "ssm:${SlackWebhookParameter}" in value
+    assert "secretsmanager:${SlackWebhookSecret}" in value
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.rglob("*.json")), ids=lambda p: p.name)
+def test_every_event_file_is_valid_json(path: Any) -> None:
+    json.loads(path.read_text())
