@@ -25,8 +25,9 @@ os.environ.update(FAKE_AWS)
 
 
 @pytest.fixture(autouse=True)
-def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials so no test can reach a real AWS account, and a clean slate of settings."""
+def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fake credentials so no test can reach a real AWS account, and a clean slate of settings and state."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     for name, value in FAKE_AWS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Sidekiq")
@@ -41,6 +42,12 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "SLACK_CHANNEL",
         "RETRY_THRESHOLD",
         "HTTP_TIMEOUT_SECONDS",
+        "SIDEKIQ_WEB_URL",
+        "SIDEKIQ_WATCH_CONFIG",
+        "STATE_TABLE",
+        "STATE_FILE",
+        "REPEAT_INTERVAL",
+        "SOURCE_FAILURES_BEFORE_ALERT",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -72,7 +79,8 @@ def fresh_handler_caches() -> Iterator[None]:
 
     module = sys.modules.get("sidekiq_watch.handlers.poller")
     if module is not None:
-        module.current_settings.cache_clear()  # type: ignore[attr-defined]
+        for cached in (module.current_settings, module.http_session, module.state_store):  # type: ignore[attr-defined]
+            cached.cache_clear()
 
 
 def load_event(name: str) -> Any:

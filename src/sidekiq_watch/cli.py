@@ -25,6 +25,8 @@ POLL_FLAGS = {
     "webhook_url": "SLACK_WEBHOOK_URL",
     "channel": "SLACK_CHANNEL",
     "timeout": "HTTP_TIMEOUT_SECONDS",
+    "config": "SIDEKIQ_WATCH_CONFIG",
+    "state": "STATE_FILE",
 }
 
 
@@ -40,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     poll = commands.add_parser(
         "poll",
         help="read the stats once, evaluate the rules, post (or print) the message",
-        description="Read Sidekiq's figures once and alert as the Lambda would. Without a Slack "
+        description="Read Sidekiq's figures once and alert as the Lambda would, keeping alert state "
+        "(STATE_TABLE, else a local file) so a rule still firing is not announced twice. Without a Slack "
         "webhook (SLACK_WEBHOOK_URL or --webhook-url) the message is printed instead (dry run). "
         "Exit status: 0 nothing firing, 1 an alert fired or the source could not be read, "
         "2 configuration error, 3 Slack delivery failed.",
@@ -53,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     poll.add_argument("--webhook-url", metavar="URL", help="Slack incoming webhook (SLACK_WEBHOOK_URL)")
     poll.add_argument("--channel", metavar="#NAME", help="Slack channel override (SLACK_CHANNEL)")
     poll.add_argument("--timeout", metavar="SECONDS", help="HTTP timeout (HTTP_TIMEOUT_SECONDS, default 10)")
+    poll.add_argument(
+        "--config", metavar="FILE_OR_SSM", help="targets and rules document (SIDEKIQ_WATCH_CONFIG)"
+    )
+    poll.add_argument("--state", metavar="FILE", help="local alert-state file (STATE_FILE)")
     poll.add_argument("--dry-run", action="store_true", help="print the message even if a webhook is set")
     poll.add_argument("--json", action="store_true", help="print the poll report as JSON")
 
@@ -76,40 +83,48 @@ def _parser() -> argparse.ArgumentParser:
 
 def _poll(args: argparse.Namespace) -> int:
     from .http import new_session
-    from .poll import build_notifier, poll_once
+    from .poll import build_watcher, run_poll
     from .settings import load_settings
-    from .stats.sources import make_source
 
     env = dict(os.environ)
     for dest, variable in POLL_FLAGS.items():
         value = getattr(args, dest)
         if value is not None:
             env[variable] = value
-    if args.dry_run:
-        env.pop("SLACK_WEBHOOK_URL", None)
     settings = load_settings(env)
-    session = new_session()
-    report = poll_once(settings, make_source(settings, session), build_notifier(settings, session))
+    watcher = build_watcher(settings, session=new_session(), dry_run=args.dry_run)
+    report = run_poll(watcher)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         _print_summary(report.as_dict())
-    if report.delivery.startswith("rejected"):
+    targets = report.targets
+    if any(t.transient or (t.delivery.startswith("rejected")) for t in targets):
         return EXIT_DELIVERY
-    firing = any(f.status == "firing" for f in report.findings)
-    return EXIT_ALERT if firing or report.source_error else EXIT_OK
+    if any(t.failure for t in targets):
+        return EXIT_CONFIG if any(isinstance(t.failure, ConfigError) for t in targets) else EXIT_DELIVERY
+    alerting = any(f.status == "firing" for t in targets for f in t.findings) or any(
+        t.source_error for t in targets
+    )
+    return EXIT_ALERT if alerting else EXIT_OK
 
 
 def _print_summary(report: dict[str, Any]) -> None:
     out = sys.stderr
-    print(f"source: {report['source']} ({report['shape'] or 'unreadable'})", file=out)
-    if report["source_error"]:
-        print(f"  cannot read stats: {report['source_error']['message']}", file=out)
-    for name, value in report["figures"].items():
-        print(f"  {name:<24} {value:g}", file=out)
-    for finding in report["findings"]:
-        print(f"  rule {finding['rule']}: {finding['status'].upper()}", file=out)
-    print(f"message: {report['delivery']}", file=out)
+    print(f"state: {report['state']}", file=out)
+    for target in report["targets"]:
+        print(f"target {target['target']} ({target['shape'] or 'unreadable'})", file=out)
+        if target["source_error"]:
+            print(f"  cannot read stats: {target['source_error']['message']}", file=out)
+        for name, value in target["figures"].items():
+            print(f"  {name:<24} {value:g}", file=out)
+        for finding in target["findings"]:
+            print(f"  rule {finding['rule']}: {finding['status'].upper()}", file=out)
+        announced = ", ".join(f"{n['notice']} {n['rule']}" for n in target["notices"]) or "nothing new"
+        print(f"  announced: {announced}", file=out)
+        if target["error"]:
+            print(f"  error: {target['error']}", file=out)
+        print(f"  message: {target['delivery']}", file=out)
 
 
 def _invoke(args: argparse.Namespace) -> int:

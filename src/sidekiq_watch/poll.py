@@ -1,104 +1,273 @@
-"""One poll: source → snapshot → rules → message → notifier. Knows nothing of Lambda."""
+"""One poll of every target: source → snapshot → rules → lifecycle (with state) → message → Slack.
+
+Knows nothing of Lambda. Exactly-once rests on the store's versioned writes, in this order:
+claim each transition (a conditional write with a lease), post one grouped message, then
+confirm (or release on failure). A racing invocation loses the claim and posts nothing; a
+crash leaves a claim that expires, after which the transition is decided afresh, so it is
+never lost. The one window left: a crash after Slack's 200 and before the confirming write
+re-sends that message once; losing it would be worse.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
-from .alerts.messages import render_firing, render_source_down
-from .alerts.rules import Finding, default_rules, evaluate
-from .errors import DeliveryError, SourceError
+from .alerts.config import Target, WatchConfig, load_watch_config
+from .alerts.history import History, Point, rates
+from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, decide, decide_source
+from .alerts.messages import TargetView, render_notices
+from .alerts.persistence import AlertStore
+from .alerts.persistence.local_file import LocalFileStore, default_state_file
+from .alerts.rules import Finding, evaluate
+from .errors import DeliveryError, SidekiqWatchError, SourceError
 from .settings import Settings
-from .slack import Notifier, Payload, PrintNotifier, SlackWebhook, message_overrides
+from .slack import Notifier, PrintNotifier, SlackWebhook, message_overrides
 from .stats.snapshot import Snapshot
-from .stats.sources import StatsSource
+from .stats.sources import StatsSource, make_source
+
+MAX_HISTORY_QUEUES = 50
+DEFAULT_LEASE_SECONDS = 300.0
+MAX_CONCURRENT_TARGETS = 32
 
 
 @dataclass
-class PollReport:
-    """What one poll saw and did; its dict is what the Lambda returns and the CLI prints."""
+class TargetReport:
+    """What one target's poll saw and did."""
 
-    source: str
-    checked_at: datetime
+    target: str
+    checked_at: float
     snapshot: Snapshot | None = None
     findings: list[Finding] = field(default_factory=list)
     source_error: SourceError | None = None
-    message: Payload | None = None
+    notices: list[tuple[str, str]] = field(default_factory=list)
+    others_announcing: list[str] = field(default_factory=list)
     delivery: str = "nothing to send"
+    failure: SidekiqWatchError | None = None
+    transient: DeliveryError | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source,
-            "checked_at": self.checked_at.isoformat(),
+            "target": self.target,
+            "checked_at": datetime.fromtimestamp(self.checked_at, UTC).isoformat(),
             "shape": self.snapshot.shape if self.snapshot else None,
             "figures": self.snapshot.figures() if self.snapshot else {},
-            "findings": [{"rule": f.rule.name, "status": f.status, "value": f.value} for f in self.findings],
+            "findings": [
+                {"rule": f.key, "status": f.status, "value": f.value, "severity": f.severity}
+                for f in self.findings
+            ],
             "source_error": (
                 {"kind": self.source_error.kind, "message": str(self.source_error)}
                 if self.source_error
                 else None
             ),
+            "notices": [{"notice": notice, "rule": key} for notice, key in self.notices],
+            "others_announcing": self.others_announcing,
             "delivery": self.delivery,
+            "error": str(self.failure) if self.failure else None,
         }
 
 
-def source_name(settings: Settings) -> str:
-    """The name people see: SIDEKIQ_SOURCE_NAME, else the URL's host, else the file name."""
-    if settings.source_name:
-        return settings.source_name
-    parts = urlsplit(settings.stats_url)
-    return parts.hostname or settings.stats_url.rsplit("/", 1)[-1]
+@dataclass
+class PollReport:
+    targets: list[TargetReport]
+    state: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "targets": [t.as_dict() for t in self.targets]}
+
+    @property
+    def transient_failures(self) -> list[DeliveryError]:
+        return [t.transient for t in self.targets if t.transient is not None]
 
 
-def poll_once(
-    settings: Settings,
-    source: StatsSource,
-    notifier: Notifier,
-    *,
-    now: datetime | None = None,
-) -> PollReport:
-    """Read, evaluate, and post one message if anything fires or the source cannot be read.
+def history_point(snapshot: Snapshot, at: float) -> Point:
+    figures = {k: v for k, v in snapshot.figures().items() if not k.startswith(("queue:", "latency:"))}
+    for queue, size in sorted((snapshot.queues or {}).items())[:MAX_HISTORY_QUEUES]:
+        figures[f"queue:{queue}"] = size
+    return Point(at, figures)
 
-    A permanent delivery failure (Slack rejected the request) is recorded in the report, not
-    raised; a transient one is raised so the caller (Lambda) retries.
-    """
-    name = source_name(settings)
-    report = PollReport(source=name, checked_at=now or datetime.now(UTC))
-    try:
-        report.snapshot = source.read()
-    except SourceError as exc:
-        report.source_error = exc
-        report.message = render_source_down(name, str(exc), report.checked_at)
-    else:
-        report.findings = evaluate(report.snapshot, default_rules(settings.retry_threshold))
-        firing = [f for f in report.findings if f.status == "firing"]
-        if firing:
-            report.message = render_firing(name, firing, report.snapshot, report.checked_at)
-    if report.message is not None:
+
+class Watcher:
+    """Polls targets against their rules, keeping alert state in ``store``."""
+
+    def __init__(
+        self,
+        config: WatchConfig,
+        store: AlertStore,
+        *,
+        source_for: Callable[[Target], StatsSource],
+        notifier_for: Callable[[Target], Notifier],
+        clock: Callable[[], float] = time.time,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.source_for = source_for
+        self.notifier_for = notifier_for
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+
+    def poll_target(self, target: Target) -> TargetReport:
+        report = TargetReport(target=target.name, checked_at=self.clock())
         try:
-            notifier.post(report.message)
+            self._poll(target, report)
+        except SidekiqWatchError as exc:
+            report.failure = exc
+            report.delivery = f"failed: {exc}"
+        return report
+
+    def _poll(self, target: Target, report: TargetReport) -> None:
+        now = report.checked_at
+        state = self.store.load(target.name)
+        try:
+            report.snapshot = self.source_for(target).read()
+        except SourceError as exc:
+            report.source_error = exc
+
+        def previous(key: str) -> AlertRecord:
+            return state.records.get(key) or AlertRecord(target.name, key)
+
+        decisions = [
+            decide_source(
+                previous(SOURCE_KEY),
+                str(report.source_error) if report.source_error else None,
+                now,
+                self.config.source_failures_before_alert,
+                self.config.repeat_interval,
+            )
+        ]
+        history = state.history
+        if report.snapshot is not None:
+            figures = report.snapshot.figures()
+            figures.update(rates(figures, now, history.latest()))
+            report.findings = evaluate(figures, target.rules)
+            decisions += [
+                decide(previous(f.key), f, now, self.config.repeat_interval) for f in report.findings
+            ]
+            history = history.appended(history_point(report.snapshot, now), self.config.history_size)
+        self._apply(target, decisions, history, report)
+        if report.snapshot is not None:
+            self.store.save_history(target.name, history)
+
+    def _apply(
+        self, target: Target, decisions: list[Decision], history: History, report: TargetReport
+    ) -> None:
+        now = report.checked_at
+        claimed: list[tuple[Decision, AlertRecord]] = []
+        for decision in decisions:
+            before = decision.previous
+            if decision.notice is None:
+                if decision.changes_state and not before.claimed_at(now):
+                    self.store.save(replace(decision.record, version=before.version + 1))
+                continue
+            if before.claimed_at(now):
+                report.others_announcing.append(decision.finding.key)
+                continue
+            claim = replace(
+                before,
+                claim_id=uuid.uuid4().hex,
+                claim_until=now + self.lease_seconds,
+                version=before.version + 1,
+            )
+            if self.store.save(claim):
+                claimed.append((decision, claim))
+            else:
+                report.others_announcing.append(decision.finding.key)
+        if not claimed:
+            return
+        view = TargetView(target.name, target.web_url, now)
+        payload = render_notices(view, [d for d, _ in claimed], history)
+        notifier = self.notifier_for(target)
+        try:
+            notifier.post(payload)
         except DeliveryError as exc:
+            for _, claim in claimed:  # not announced: release, so the next attempt decides again
+                self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
+            report.delivery = f"{'rejected' if exc.permanent else 'failed, will retry'}: {exc}"
             if not exc.permanent:
-                raise
-            report.delivery = f"rejected: {exc}"
-        else:
-            report.delivery = notifier.description
-    return report
+                report.transient = exc
+            return
+        for decision, claim in claimed:
+            self.store.save(replace(decision.record, version=claim.version + 1))
+            report.notices.append((decision.notice or "", decision.finding.key))
+        report.delivery = notifier.description
+
+    def poll_all(self, time_left: Callable[[], float] | None = None) -> list[TargetReport]:
+        """Every target concurrently; one that is slow or failing never holds up or hides the others."""
+        targets = self.config.targets
+        if len(targets) == 1:
+            return [self.poll_target(targets[0])]
+        executor = ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_TARGETS, len(targets)))
+        futures = {executor.submit(self.poll_target, t): t for t in targets}
+        done, _ = wait(futures, timeout=None if time_left is None else max(0.0, time_left()))
+        executor.shutdown(wait=False, cancel_futures=True)
+        reports = []
+        for future, target in futures.items():
+            if future in done:
+                reports.append(future.result())
+            else:
+                late = TargetReport(target=target.name, checked_at=self.clock())
+                late.delivery = "not finished within the invocation's time; polled again next time"
+                late.failure = SidekiqWatchError(f"{target.name}: poll did not finish in time")
+                reports.append(late)
+        return reports
 
 
-def build_notifier(settings: Settings, session: requests.Session | None = None) -> Notifier:
-    """Slack when a webhook is configured, else the dry-run printer."""
-    if settings.slack_webhook_url is None:
-        return PrintNotifier()
-    return SlackWebhook(
-        settings.slack_webhook_url,
-        timeout=settings.http_timeout_seconds,
-        session=session,
-        overrides=message_overrides(
-            settings.slack_channel, settings.slack_username, settings.slack_icon_emoji
-        ),
+def open_store(settings: Settings) -> AlertStore:
+    """DynamoDB when STATE_TABLE is set, else the local state file."""
+    if settings.state_table:
+        from .alerts.persistence.dynamodb import DynamoDBStore
+
+        return DynamoDBStore(settings.state_table)
+    path = Path(settings.state_file) if settings.state_file else default_state_file()
+    return LocalFileStore(path)
+
+
+def build_watcher(
+    settings: Settings,
+    *,
+    session: requests.Session | None = None,
+    store: AlertStore | None = None,
+    config: WatchConfig | None = None,
+    dry_run: bool = False,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> Watcher:
+    """A Watcher wired from the settings: each target's source, its Slack webhook (or the dry-run printer)."""
+    printer = PrintNotifier()
+
+    def source_for(target: Target) -> StatsSource:
+        return make_source(
+            target.stats_url, target.auth, timeout=settings.http_timeout_seconds, session=session
+        )
+
+    def notifier_for(target: Target) -> Notifier:
+        webhook = target.slack_webhook_url or settings.slack_webhook_url
+        if dry_run or webhook is None:
+            return printer
+        overrides = message_overrides(
+            target.slack_channel or settings.slack_channel, settings.slack_username, settings.slack_icon_emoji
+        )
+        return SlackWebhook(
+            webhook, timeout=settings.http_timeout_seconds, session=session, overrides=overrides
+        )
+
+    return Watcher(
+        config or load_watch_config(settings),
+        store or open_store(settings),
+        source_for=source_for,
+        notifier_for=notifier_for,
+        lease_seconds=lease_seconds,
     )
+
+
+def run_poll(watcher: Watcher, time_left: Callable[[], float] | None = None) -> PollReport:
+    return PollReport(watcher.poll_all(time_left), watcher.store.description)

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,10 +21,25 @@ from .secrets import REFERENCE_PREFIXES, Secret, validate_reference
 
 log = logging.getLogger("sidekiq_watch")
 
-DEFAULT_RETRY_THRESHOLD = 50
 DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
 
 SourceScheme = Literal["http", "file"]
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def parse_duration(value: object, where: str) -> float:
+    """Seconds from ``90``, ``"90"``, ``"45s"``, ``"30m"``, ``"1h"`` or ``"1h30m"``."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if match and any(match.groups()):
+            seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+            if seconds > 0:
+                return float(seconds)
+    raise ConfigError(f"{where}: expected a duration such as 90, '30m' or '1h', got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -40,15 +56,21 @@ class StatsAuth:
 class Settings:
     """Everything the poller needs, validated; secrets stay unresolved until used."""
 
-    stats_url: str
+    stats_url: str | None = None
     stats_auth: StatsAuth = field(default_factory=StatsAuth)
     source_name: str | None = None
     slack_webhook_url: Secret | None = None
     slack_channel: str | None = None
     slack_username: str | None = None
     slack_icon_emoji: str | None = None
-    retry_threshold: int = DEFAULT_RETRY_THRESHOLD
+    retry_threshold: int | None = None
     http_timeout_seconds: float = DEFAULT_HTTP_TIMEOUT_SECONDS
+    sidekiq_web_url: str | None = None
+    config_reference: str | None = None
+    state_table: str | None = None
+    state_file: str | None = None
+    repeat_interval: float | None = None
+    source_failures_before_alert: int | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -73,7 +95,18 @@ VARIABLES: dict[str, str] = {
     "SLACK_CHANNEL": "Channel override, e.g. #ops (only legacy webhooks honour it).",
     "SLACK_USERNAME": "Bot name override (only legacy webhooks honour it).",
     "SLACK_ICON_EMOJI": "Icon override, e.g. :rotating_light: (only legacy webhooks honour it).",
-    "RETRY_THRESHOLD": "Alert when retries are strictly greater than this. Default: 50.",
+    "RETRY_THRESHOLD": "Alert when retries are strictly greater than this. Default: 50 (from the bundled "
+    "rules; ignored when SIDEKIQ_WATCH_CONFIG gives rules of its own).",
+    "SIDEKIQ_WEB_URL": "Link to this Sidekiq's Web UI (e.g. https://app.example.com/sidekiq), "
+    "shown in messages.",
+    "SIDEKIQ_WATCH_CONFIG": "The watch configuration document (targets and rules, YAML or JSON): a file path "
+    "or ssm:/name. Default: the bundled rules (retries > 50, processes < 1) for SIDEKIQ_STATS_URL.",
+    "STATE_TABLE": "DynamoDB table holding alert state. Unset: a local file (see STATE_FILE).",
+    "STATE_FILE": "Local alert-state file when STATE_TABLE is unset. Default: "
+    "$XDG_STATE_HOME/sidekiq-watch/state.json (~/.local/state/sidekiq-watch/state.json).",
+    "REPEAT_INTERVAL": "Remind about a rule still firing after this long (90, 30m, 1h). Default: 1h.",
+    "SOURCE_FAILURES_BEFORE_ALERT": "Failed polls in a row before 'cannot read Sidekiq stats' fires. "
+    "Default: 2.",
     "HTTP_TIMEOUT_SECONDS": "Timeout of every HTTP exchange, in seconds. Default: 10.",
 }
 
@@ -154,15 +187,32 @@ def _number(
     return value
 
 
+def _duration(env: Mapping[str, str], name: str, problems: list[str]) -> float | None:
+    raw = _text(env, name)
+    if raw is None:
+        return None
+    try:
+        return parse_duration(raw, name)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _count(env: Mapping[str, str], name: str, problems: list[str]) -> int | None:
+    raw = _text(env, name)
+    if raw is None:
+        return None
+    value = _number(env, name, 0, problems, whole=True, minimum=1)
+    return int(value) if value >= 1 else None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raises ConfigError listing every problem found."""
     env = os.environ if env is None else env
     problems: list[str] = []
 
-    stats_url = _text(env, "SIDEKIQ_STATS_URL") or ""
-    if not stats_url:
-        problems.append("SIDEKIQ_STATS_URL: not set; give the stats endpoint's URL or a JSON file path")
-    else:
+    stats_url = _text(env, "SIDEKIQ_STATS_URL")
+    if stats_url is not None:
         scheme = stats_scheme(stats_url)
         if scheme is None:
             problems.append(
@@ -185,7 +235,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if any(c in token_header for c in " :\r\n"):
         problems.append(f"SIDEKIQ_STATS_TOKEN_HEADER: not a valid header name {token_header!r}")
 
-    threshold = _number(env, "RETRY_THRESHOLD", DEFAULT_RETRY_THRESHOLD, problems, whole=True, minimum=0)
+    threshold = _number(env, "RETRY_THRESHOLD", -1, problems, whole=True, minimum=0)
     timeout = _number(
         env, "HTTP_TIMEOUT_SECONDS", DEFAULT_HTTP_TIMEOUT_SECONDS, problems, whole=False, minimum=0.1
     )
@@ -198,8 +248,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_channel=_text(env, "SLACK_CHANNEL"),
         slack_username=_text(env, "SLACK_USERNAME"),
         slack_icon_emoji=_text(env, "SLACK_ICON_EMOJI"),
-        retry_threshold=int(threshold),
+        retry_threshold=None if threshold < 0 else int(threshold),
         http_timeout_seconds=float(timeout),
+        sidekiq_web_url=_text(env, "SIDEKIQ_WEB_URL"),
+        config_reference=_text(env, "SIDEKIQ_WATCH_CONFIG"),
+        state_table=_text(env, "STATE_TABLE"),
+        state_file=_text(env, "STATE_FILE"),
+        repeat_interval=_duration(env, "REPEAT_INTERVAL", problems),
+        source_failures_before_alert=_count(env, "SOURCE_FAILURES_BEFORE_ALERT", problems),
     )
     if problems:
         raise ConfigError(problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
@@ -50,12 +51,14 @@ class PrintNotifier:
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream
+        self._lock = threading.Lock()  # targets are polled concurrently: keep messages whole
 
     def post(self, payload: Payload) -> None:
         out = self.stream or sys.stdout
-        out.write("Slack message (dry run, SLACK_WEBHOOK_URL is not set):\n")
-        out.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-        out.flush()
+        with self._lock:
+            out.write("Slack message (dry run, SLACK_WEBHOOK_URL is not set):\n")
+            out.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+            out.flush()
 
 
 class SlackWebhook:

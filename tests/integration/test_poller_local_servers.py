@@ -26,21 +26,22 @@ def test_handler_posts_exactly_one_message_to_the_webhook(monkeypatch: pytest.Mo
         monkeypatch.setenv("SIDEKIQ_SOURCE_NAME", "shop")
         monkeypatch.setenv("SLACK_WEBHOOK_URL", f"{slack.url}/services/T/B/secret")
         monkeypatch.setenv("SLACK_CHANNEL", "#ops")
-        result = poller.handler(load_event("scheduled.json"), CONTEXT)
+        [result] = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"]
     assert result["delivery"] == "posted to Slack"
     [post] = slack.received
     assert (post.method, post.path) == ("POST", "/services/T/B/secret")
     body = post.json()
     assert body["channel"] == "#ops"
-    assert body["text"].startswith(
-        ":rotating_light: Sidekiq alert on shop: retries is 51 (alert when retries &gt; 50)"
+    assert body["text"] == (
+        "🚨 Sidekiq shop: FIRING: retries &gt; 50 (retries is 51); "
+        "CANNOT EVALUATE: processes &lt; 1 (no processes in the source)"
     )
     assert [stats.received[0].path] == ["/sidekiq_queues"]
 
 
 def test_quiet_stats_post_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     with (
-        local_server(lambda r: json_reply({"sidekiq": {"retries": 50}})) as stats,
+        local_server(lambda r: json_reply({"sidekiq": {"retries": 50, "processes": 1}})) as stats,
         local_server(lambda r: Reply()) as slack,
     ):
         code = main(
@@ -70,19 +71,20 @@ def test_login_redirect_becomes_a_source_down_message(capsys: pytest.CaptureFixt
         return Reply(302, b"", {"Location": "/login"})
 
     with local_server(app) as stats, local_server(lambda r: Reply()) as slack:
-        code = main(
-            ["poll", "--stats-url", f"{stats.url}/sidekiq/stats", "--webhook-url", f"{slack.url}/hook"]
-        )
-    assert code == EXIT_ALERT
+        args = ["poll", "--stats-url", f"{stats.url}/sidekiq/stats", "--webhook-url", f"{slack.url}/hook"]
+        assert main(args) == EXIT_ALERT
+        assert slack.received == []  # one failed poll is not yet an alert (SOURCE_FAILURES_BEFORE_ALERT=2)
+        assert main(args) == EXIT_ALERT
     [post] = slack.received
-    assert "was redirected to /login (HTML, not JSON)" in post.json()["text"]
+    assert "was redirected to /login (HTML, not JSON)" in post.json()["blocks"][1]["text"]["text"]
 
 
-def test_connection_refused_becomes_a_source_down_message() -> None:
+def test_connection_refused_becomes_a_source_down_message(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with local_server(lambda r: Reply()) as slack:
+        monkeypatch.setenv("SOURCE_FAILURES_BEFORE_ALERT", "1")
         code = main(
             [
                 "poll",
@@ -95,4 +97,4 @@ def test_connection_refused_becomes_a_source_down_message() -> None:
             ]
         )
     assert code == EXIT_ALERT
-    assert "could not connect (connection refused)" in slack.received[0].json()["text"]
+    assert "could not connect (connection refused)" in slack.received[0].json()["blocks"][1]["text"]["text"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sidekiq_watch.cli import EXIT_ALERT, EXIT_OK, main
-from sidekiq_watch.stats.sources import HttpStatsSource
 from sidekiq_watch.settings import StatsAuth
+from sidekiq_watch.stats.sources import HttpStatsSource
 from tests.support.real_sidekiq import RealSidekiq, real_sidekiq
 from tests.support.servers import LocalServer, Reply, local_server
 
@@ -28,18 +28,8 @@ def slack() -> Iterator[LocalServer]:
         yield receiver
 
 
-def poll(sidekiq: RealSidekiq, path: str, slack: LocalServer) -> int:
-    return main(
-        [
-            "poll",
-            "--stats-url",
-            f"{sidekiq.url}{path}",
-            "--source-name",
-            "real",
-            "--webhook-url",
-            f"{slack.url}/hook",
-        ]
-    )
+def poll(*args: str, slack: LocalServer) -> int:
+    return main(["poll", "--webhook-url", f"{slack.url}/hook", *args])
 
 
 def test_sidekiq_web_stats_parse_into_every_figure(sidekiq: RealSidekiq) -> None:
@@ -65,16 +55,51 @@ def test_sidekiq_web_queues_parse(sidekiq: RealSidekiq) -> None:
     assert snapshot.enqueued == sum((snapshot.queues or {}).values())
 
 
-def test_quiet_at_the_threshold_and_alerting_above_it(sidekiq: RealSidekiq, slack: LocalServer) -> None:
+def test_quiet_at_the_threshold_and_alerting_above_it(
+    sidekiq: RealSidekiq, slack: LocalServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "watch.yaml"
+    config.write_text(f"""
+rules: ["retries > 50"]
+targets:
+  - {{name: web, url: "{sidekiq.url}/sidekiq/stats"}}
+  - {{name: handwritten, url: "{sidekiq.url}/sidekiq_queues"}}
+""")
     sidekiq.clear_retries()
     sidekiq.fail_jobs(50)
-    assert poll(sidekiq, "/sidekiq/stats", slack) == EXIT_OK
-    assert poll(sidekiq, "/sidekiq_queues", slack) == EXIT_OK
+    assert poll("--config", str(config), slack=slack) == EXIT_OK
     assert slack.received == []
 
     sidekiq.fail_jobs(1)
-    assert poll(sidekiq, "/sidekiq/stats", slack) == EXIT_ALERT
-    assert poll(sidekiq, "/sidekiq_queues", slack) == EXIT_ALERT
-    texts = [post.json()["text"] for post in slack.received]
-    assert len(texts) == 2
-    assert all("Sidekiq alert on real: retries is 51 (alert when retries &gt; 50)" in text for text in texts)
+    assert poll("--config", str(config), slack=slack) == EXIT_ALERT
+    texts = sorted(post.json()["text"] for post in slack.received)
+    assert texts == [
+        "🚨 Sidekiq handwritten: FIRING: retries &gt; 50 (retries is 51)",
+        "🚨 Sidekiq web: FIRING: retries &gt; 50 (retries is 51)",
+    ]
+
+
+def test_a_whole_life_fires_once_stays_quiet_and_resolves_once(
+    sidekiq: RealSidekiq, slack: LocalServer
+) -> None:
+    target = [
+        "--stats-url",
+        f"{sidekiq.url}/sidekiq/stats",
+        "--source-name",
+        "real",
+        "--config",
+        "",
+        "--threshold",
+        "50",
+    ]
+    sidekiq.clear_retries()
+    assert poll(*target, slack=slack) == EXIT_OK
+    sidekiq.fail_jobs(51)
+    for _ in range(3):
+        assert poll(*target, slack=slack) == EXIT_ALERT
+    sidekiq.clear_retries()
+    assert poll(*target, slack=slack) == EXIT_OK
+    assert [post.json()["text"] for post in slack.received] == [
+        "🚨 Sidekiq real: FIRING: retries &gt; 50 (retries is 51)",
+        "✅ Sidekiq real: RESOLVED: retries &gt; 50 (retries is 0)",
+    ]

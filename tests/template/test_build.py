@@ -34,7 +34,13 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_artifact_holds_the_package_and_its_dependencies(artifact: Path) -> None:
-    for name in ("sidekiq_watch/handlers/poller.py", "requests", "aws_lambda_powertools", "yaml"):
+    for name in (
+        "sidekiq_watch/handlers/poller.py",
+        "sidekiq_watch/alerts/default_config.yaml",
+        "requests",
+        "aws_lambda_powertools",
+        "yaml",
+    ):
         assert (artifact / name).exists(), name
 
 

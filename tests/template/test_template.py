@@ -60,7 +60,10 @@ def statements(policy_document: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_cfn_lint_is_clean() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -102,7 +105,7 @@ def test_iam_grants_no_wildcard_actions_or_resources(transformed: dict[str, Any]
 def test_iam_reads_exactly_the_webhook_parameter(transformed: dict[str, Any]) -> None:
     [role] = resources_of(transformed, "AWS::IAM::Role").values()
     found = [
-        (s["Action"], s["Resource"]["Fn::Sub"])
+        (s["Action"], s["Resource"].get("Fn::Sub"))
         for policy in role["Properties"]["Policies"]
         for s in statements(policy["PolicyDocument"])
     ]
@@ -128,3 +131,34 @@ def test_webhook_is_never_a_plain_environment_value(transformed: dict[str, Any])
 @pytest.mark.parametrize("path", sorted(EVENTS.rglob("*.json")), ids=lambda p: p.name)
 def test_every_event_file_is_valid_json(path: Any) -> None:
     json.loads(path.read_text())
+
+
+def test_state_table_is_on_demand_with_ttl_and_point_in_time_recovery(transformed: dict[str, Any]) -> None:
+    [table] = resources_of(transformed, "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
+
+
+def test_iam_reaches_only_the_state_table(transformed: dict[str, Any]) -> None:
+    [role] = resources_of(transformed, "AWS::IAM::Role").values()
+    dynamodb = [
+        s
+        for policy in role["Properties"]["Policies"]
+        for s in statements(policy["PolicyDocument"])
+        if any(
+            a.startswith("dynamodb:")
+            for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        )
+    ]
+    assert dynamodb == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:Query", "dynamodb:PutItem"],
+            "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]},
+        }
+    ]
+    variables = transformed["Resources"]["PollerFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["STATE_TABLE"] == {"Ref": "StateTable"}

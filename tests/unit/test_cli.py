@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import responses
@@ -7,20 +8,35 @@ from sidekiq_watch.cli import EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY, EXIT_OK, m
 from tests.conftest import EVENTS, ROOT, SECRET_WEBHOOK
 
 LOUD = str(EVENTS / "stats" / "handwritten.json")
-QUIET = str(EVENTS / "stats" / "handwritten-quiet.json")
+WEB_STATS = str(EVENTS / "stats" / "sidekiq-web-stats.json")  # retries 61, processes 2
 
 
 def test_poll_of_quiet_stats_exits_0_and_prints_no_message(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["poll", "--stats-url", QUIET]) == EXIT_OK
+    assert main(["poll", "--stats-url", WEB_STATS, "--threshold", "100"]) == EXIT_OK
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "rule retries > 50: OK" in captured.err
+    assert "rule retries > 100: OK" in captured.err
+    assert "rule processes < 1: OK" in captured.err
+
+
+def test_second_poll_does_not_repeat_the_alert(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["poll", "--stats-url", LOUD])
+    assert "Sidekiq alert" in capsys.readouterr().out
+    assert main(["poll", "--stats-url", LOUD]) == EXIT_ALERT
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "announced: nothing new" in captured.err
+
+
+def test_state_flag_chooses_the_state_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["poll", "--stats-url", LOUD, "--state", str(tmp_path / "mine.json")])
+    assert json.loads((tmp_path / "mine.json").read_text())["targets"]["handwritten.json"]["records"]
 
 
 def test_poll_with_an_alert_prints_the_message_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["poll", "--stats-url", LOUD, "--source-name", "shop"]) == EXIT_ALERT
     out = capsys.readouterr().out
-    assert "Sidekiq alert on shop: retries is 60" in out
+    assert "🚨 Sidekiq shop: FIRING: retries &gt; 50 (retries is 60)" in out
 
 
 def test_threshold_flag_overrides_the_environment(
@@ -31,9 +47,9 @@ def test_threshold_flag_overrides_the_environment(
 
 
 def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["poll", "--stats-url", QUIET, "--json"])
+    main(["poll", "--stats-url", WEB_STATS, "--threshold", "100", "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert report["figures"]["retries"] == 12
+    assert report["targets"][0]["figures"]["retries"] == 61
 
 
 def test_configuration_error_names_the_variable_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,4 +82,4 @@ def test_invoke_prints_the_handler_result(capsys: pytest.CaptureFixture[str]) ->
     assert code == EXIT_OK
     out = capsys.readouterr().out
     result = json.loads(out[out.rindex("\n{\n") + 1 :])
-    assert result["source"] == "sample-app"
+    assert result["targets"][0]["target"] == "sample-app"

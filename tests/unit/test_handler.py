@@ -29,9 +29,12 @@ def stats_body(name: str) -> bytes:
 def test_scheduled_event_posts_to_slack_when_retries_exceed_threshold(configured: None) -> None:
     responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, body="ok")
-    result = poller.handler(load_event("scheduled.json"), CONTEXT)
+    [result] = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"]
     assert result["delivery"] == "posted to Slack"
-    assert result["findings"] == [{"rule": "retries > 50", "status": "firing", "value": 61}]
+    assert result["findings"] == [
+        {"rule": "retries > 50", "status": "firing", "value": 61, "severity": "critical"},
+        {"rule": "processes < 1", "status": "ok", "value": 2, "severity": None},
+    ]
     posted = json.loads(responses.calls[1].request.body)
     assert "retries is 61" in posted["text"]
 
@@ -57,7 +60,7 @@ def test_figures_are_published_as_emf_metrics_by_source(
 def test_slack_rejection_does_not_fail_the_invocation(configured: None) -> None:
     responses.get(STATS_URL, body=stats_body("handwritten.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, status=404, body="no_service")
-    result = poller.handler(load_event("scheduled.json"), CONTEXT)
+    [result] = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"]
     assert result["delivery"].startswith("rejected: Slack webhook (hooks.slack.com): HTTP 404 no_service")
 
 
@@ -74,4 +77,37 @@ def test_bad_configuration_fails_naming_the_variable(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SIDEKIQ_STATS_URL", STATS_URL)
     monkeypatch.setenv("RETRY_THRESHOLD", "lots")
     with pytest.raises(Exception, match="RETRY_THRESHOLD"):
+        poller.handler(load_event("scheduled.json"), CONTEXT)
+
+
+@responses.activate
+def test_state_in_dynamodb_keeps_a_second_invocation_quiet(
+    configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.aws import create_state_table
+
+    monkeypatch.setenv("STATE_TABLE", create_state_table())
+    responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, body="ok")
+    first = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"][0]
+    second = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"][0]
+    assert first["notices"] == [{"notice": "firing", "rule": "retries > 50"}]
+    assert second["notices"] == []
+    assert len(responses.calls) == 3  # two stats reads, one Slack post
+    item = boto3.client("dynamodb").get_item(
+        TableName="sidekiq-watch-state",
+        Key={"pk": {"S": "app.example.com"}, "sk": {"S": "alert#retries > 50"}},
+    )["Item"]
+    assert (item["status"]["S"], item["version"]["N"]) == ("firing", "2")
+
+
+@responses.activate
+def test_transient_slack_failure_fails_the_invocation_for_lambda_to_retry(
+    configured: None, no_sleep: list[float]
+) -> None:
+    from sidekiq_watch.errors import DeliveryError
+
+    responses.get(STATS_URL, body=stats_body("handwritten.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, status=503, body="unavailable")
+    with pytest.raises(DeliveryError, match="will be retried by Lambda"):
         poller.handler(load_event("scheduled.json"), CONTEXT)

@@ -55,10 +55,18 @@ def test_unknown_function_lists_the_ones_there_are() -> None:
 
 def test_invoke_runs_the_poller_on_the_sample_event(capsys: pytest.CaptureFixture[str]) -> None:
     result = invoke(TEMPLATE, "PollerFunction", EVENTS / "scheduled.json", env_vars_path=EVENTS / "env.json")
-    assert result["source"] == "sample-app"
-    assert result["findings"] == [{"rule": "retries > 50", "status": "firing", "value": 60}]
-    assert result["delivery"] == "printed (dry run: SLACK_WEBHOOK_URL is not set)"
-    assert '"text": ":rotating_light: Sidekiq alert on sample-app' in capsys.readouterr().out
+    [target] = result["targets"]
+    assert target["target"] == "sample-app"
+    assert target["findings"][0] == {
+        "rule": "retries > 50",
+        "status": "firing",
+        "value": 60,
+        "severity": "critical",
+    }
+    assert target["delivery"] == "printed (dry run: SLACK_WEBHOOK_URL is not set)"
+    assert (
+        '"text": "🚨 Sidekiq sample-app: FIRING: retries &gt; 50 (retries is 60)' in capsys.readouterr().out
+    )
 
 
 def test_invoke_restores_the_environment() -> None:

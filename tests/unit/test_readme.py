@@ -1,8 +1,24 @@
-from sidekiq_watch.settings import VARIABLES
+"""The README says what the code does: every setting documented, its example configuration valid."""
+
+import re
+
+from sidekiq_watch.alerts.config import load_watch_config
+from sidekiq_watch.settings import VARIABLES, load_settings
 from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    missing = [name for name in VARIABLES if f"`{name}`" not in readme]
+    missing = [name for name in VARIABLES if f"`{name}`" not in README]
     assert missing == []
+
+
+def test_the_example_configuration_document_is_valid() -> None:
+    import yaml
+
+    section = README[README.index("## The configuration document") :]
+    [example] = re.findall(r"```yaml\n(.*?)```", section, re.S)[:1]
+    config = load_watch_config(load_settings({}), yaml.safe_load(example), "README")
+    assert [t.name for t in config.targets] == ["shop", "billing"]
+    assert len(config.targets[1].rules) == 4

@@ -1,25 +1,23 @@
 import pytest
 
-from sidekiq_watch.alerts.rules import Rule, default_rules, evaluate
-from sidekiq_watch.stats.snapshot import Snapshot
+from sidekiq_watch.alerts.rules import Rule, evaluate, parse_rule
+from sidekiq_watch.errors import ConfigError
 
-
-def retries(n: int) -> Snapshot:
-    return Snapshot(shape="handwritten", retries=n)
+RETRIES = Rule("retries", ">", critical=50)
 
 
 def test_retries_equal_to_threshold_do_not_alert() -> None:
-    [finding] = evaluate(retries(50), default_rules(50))
+    [finding] = evaluate({"retries": 50}, [RETRIES])
     assert finding.status == "ok"
 
 
 def test_retries_above_threshold_alert() -> None:
-    [finding] = evaluate(retries(51), default_rules(50))
-    assert (finding.status, finding.value) == ("firing", 51)
+    [finding] = evaluate({"retries": 51}, [RETRIES])
+    assert (finding.status, finding.value, finding.severity) == ("firing", 51, "critical")
 
 
 def test_missing_figure_makes_the_rule_unknown_not_ok() -> None:
-    [finding] = evaluate(Snapshot(shape="sidekiq_web_queues", queues={"a": 1}), default_rules(50))
+    [finding] = evaluate({"queue:a": 1}, [RETRIES])
     assert (finding.status, finding.value) == ("unknown", None)
 
 
@@ -28,12 +26,59 @@ def test_missing_figure_makes_the_rule_unknown_not_ok() -> None:
     [(">", 5, "ok"), (">=", 5, "firing"), ("<", 4, "firing"), ("<=", 6, "ok"), ("==", 5, "firing")],
 )
 def test_comparators(comparator: str, value: int, expected: str) -> None:
-    rule = Rule("processes", comparator, 5)  # type: ignore[arg-type]
-    [finding] = evaluate(Snapshot(shape="x", processes=value), [rule])
+    rule = Rule("processes", comparator, critical=5)  # type: ignore[arg-type]
+    [finding] = evaluate({"processes": value}, [rule])
     assert finding.status == expected
 
 
-def test_queue_rule_reads_the_queue_size() -> None:
-    rule = Rule("queue:stalled", ">", 10)
-    [finding] = evaluate(Snapshot(shape="x", queues={"stalled": 40}), [rule])
+def test_no_live_process_fires() -> None:
+    [finding] = evaluate({"processes": 0}, [parse_rule("processes < 1", "rules[0]")])
+    assert finding.status == "firing"
+
+
+def test_warning_then_critical_levels() -> None:
+    rule = parse_rule({"figure": "default_latency", "warning": 30, "critical": 300}, "rules[0]")
+    severities = [f.severity for v in (10, 31, 301) for f in evaluate({"default_latency": v}, [rule])]
+    assert severities == [None, "warning", "critical"]
+
+
+def test_queue_glob_gives_one_finding_per_matching_queue() -> None:
+    rule = parse_rule("queue:mailers* > 10", "rules[0]")
+    figures = {"queue:mailers": 40, "queue:mailers_low": 5, "queue:default": 99}
+    found = {f.subject: f.status for f in evaluate(figures, [rule])}
+    assert found == {"queue:mailers": "firing", "queue:mailers_low": "ok"}
+    assert {f.key for f in evaluate(figures, [rule])} == {
+        "queue:mailers* > 10 [queue:mailers]",
+        "queue:mailers* > 10 [queue:mailers_low]",
+    }
+
+
+def test_queue_glob_without_any_queue_figures_is_unknown() -> None:
+    [finding] = evaluate({"retries": 1}, [parse_rule("queue:* > 10", "rules[0]")])
+    assert finding.status == "unknown"
+
+
+def test_named_queue_rule_reads_that_queue() -> None:
+    [finding] = evaluate({"queue:stalled": 40}, [parse_rule("queue:stalled > 10", "r")])
     assert (finding.status, finding.value) == ("firing", 40)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("retries >> 5", r"targets\[0\].rules\[1\] \('retries >> 5'\): expected 'FIGURE OP NUMBER'"),
+        ({"figure": "retries", "comparator": "!=", "threshold": 1}, "comparator '!=' is not one of"),
+        ({"figure": "retires", "threshold": 1}, "figure: unknown figure 'retires'"),
+        ({"figure": "retries"}, "a threshold .* is required"),
+        ({"figure": "retries", "threshold": "lots"}, "threshold must be a number, got 'lots'"),
+        ({"figure": "retries", "threshold": 1, "colour": "red"}, r"unknown field\(s\) colour"),
+        (
+            {"figure": "retries", "warning": 100, "critical": 50},
+            "warning 100 must be reached before critical 50",
+        ),
+    ],
+)
+def test_bad_rules_name_the_rule_and_the_field(spec: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_rule(spec, "targets[0].rules[1]")
+    assert str(caught.value).startswith("targets[0].rules[1]")

@@ -10,18 +10,26 @@ BASE = {"SIDEKIQ_STATS_URL": "https://app.example.com/sidekiq/stats"}
 
 def test_defaults() -> None:
     settings = load_settings(BASE)
-    assert settings.retry_threshold == 50
+    assert settings.retry_threshold is None  # the bundled rules say 50
     assert settings.http_timeout_seconds == 10.0
     assert settings.dry_run
 
 
 def test_empty_values_count_as_unset() -> None:
-    assert load_settings({**BASE, "SLACK_WEBHOOK_URL": "", "RETRY_THRESHOLD": " "}).retry_threshold == 50
+    settings = load_settings({**BASE, "SLACK_WEBHOOK_URL": "", "RETRY_THRESHOLD": " "})
+    assert settings.retry_threshold is None
+    assert settings.slack_webhook_url is None
 
 
-def test_missing_stats_url_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="SIDEKIQ_STATS_URL: not set"):
-        load_settings({})
+def test_durations_accept_units() -> None:
+    assert load_settings({"REPEAT_INTERVAL": "1h30m"}).repeat_interval == 5400.0
+
+
+def test_bad_duration_names_the_variable() -> None:
+    with pytest.raises(
+        ConfigError, match="REPEAT_INTERVAL: expected a duration such as 90, '30m' or '1h', got 'often'"
+    ):
+        load_settings({"REPEAT_INTERVAL": "often"})
 
 
 def test_non_numeric_threshold_names_the_variable_and_value() -> None:

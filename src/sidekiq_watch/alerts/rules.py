@@ -1,13 +1,21 @@
-"""Threshold rules over snapshot figures, and the findings they produce."""
+"""Threshold rules over snapshot figures, and the findings they produce.
+
+A rule reads one figure (``retries``), a per-queue figure (``queue:NAME``, ``latency:NAME``,
+either may be a glob such as ``queue:mailers*``) or a rate between two polls
+(``failed_per_minute``), compares it, and fires at a warning and/or critical level.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import operator
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from ..stats.snapshot import Snapshot
+from ..errors import ConfigError
+from ..stats.snapshot import FIGURES
 
 Comparator = Literal[">", ">=", "<", "<=", "=="]
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
@@ -18,45 +26,143 @@ COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 Status = Literal["firing", "ok", "unknown"]
+Severity = Literal["warning", "critical"]
+RATE_FIGURES = ("failed_per_minute", "processed_per_minute")
+PER_QUEUE_PREFIXES = ("queue:", "latency:")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_SHORTHAND = re.compile(r"^\s*(?P<figure>\S+)\s*(?P<cmp>>=|<=|==|>|<)\s*(?P<threshold>-?\d+(?:\.\d+)?)\s*$")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """``figure comparator threshold``, e.g. ``retries > 50``: firing while the comparison holds."""
+    """``figure comparator level``: firing at ``critical`` (or at ``warning``) while the comparison holds."""
 
     figure: str
-    comparator: Comparator
-    threshold: float
+    comparator: Comparator = ">"
+    critical: float | None = None
+    warning: float | None = None
 
     @property
-    def name(self) -> str:
-        return f"{self.figure} {self.comparator} {self.threshold:g}"
+    def key(self) -> str:
+        """Stable identity of the rule, used as its name in messages and in the alert state."""
+        levels = "/".join(f"{level:g}" for level in (self.warning, self.critical) if level is not None)
+        return f"{self.figure} {self.comparator} {levels}"
 
-    def holds(self, value: float) -> bool:
-        return COMPARATORS[self.comparator](value, self.threshold)
+    @property
+    def is_glob(self) -> bool:
+        return bool(_GLOB_CHARS.search(self.figure))
+
+    def severity(self, value: float) -> Severity | None:
+        compare = COMPARATORS[self.comparator]
+        if self.critical is not None and compare(value, self.critical):
+            return "critical"
+        if self.warning is not None and compare(value, self.warning):
+            return "warning"
+        return None
+
+    def threshold_for(self, severity: Severity | None) -> float | None:
+        if severity == "warning":
+            return self.warning
+        return self.critical if self.critical is not None else self.warning
 
 
 @dataclass(frozen=True)
 class Finding:
-    """What one rule says of one snapshot; ``value`` is None when the figure is missing."""
+    """What one rule says of one figure; ``subject`` is the concrete figure a glob matched."""
 
     rule: Rule
+    subject: str
     status: Status
     value: float | None
+    severity: Severity | None = None
+
+    @property
+    def key(self) -> str:
+        return self.rule.key if self.subject == self.rule.figure else f"{self.rule.key} [{self.subject}]"
 
 
-def evaluate(snapshot: Snapshot, rules: Iterable[Rule]) -> list[Finding]:
-    """Each rule's finding; a figure the source lacks makes the rule unknown, never a silent pass."""
-    findings = []
+def evaluate(figures: Mapping[str, float], rules: Iterable[Rule]) -> list[Finding]:
+    """Each rule's findings; a figure the source lacks makes the rule unknown, never a silent pass."""
+    findings: list[Finding] = []
     for rule in rules:
-        value = snapshot.figure(rule.figure)
-        if value is None:
-            findings.append(Finding(rule, "unknown", None))
+        if rule.is_glob:
+            prefix = rule.figure.split(":", 1)[0] + ":"
+            subjects = [
+                name for name in figures if name.startswith(prefix) and fnmatch.fnmatchcase(name, rule.figure)
+            ]
+            known = any(name.startswith(prefix) for name in figures)
+            if not known:
+                findings.append(Finding(rule, rule.figure, "unknown", None))
         else:
-            findings.append(Finding(rule, "firing" if rule.holds(value) else "ok", value))
+            subjects = [rule.figure]
+        for subject in sorted(subjects):
+            value = figures.get(subject)
+            if value is None:
+                findings.append(Finding(rule, subject, "unknown", None))
+                continue
+            severity = rule.severity(value)
+            findings.append(Finding(rule, subject, "firing" if severity else "ok", value, severity))
     return findings
 
 
-def default_rules(retry_threshold: int) -> list[Rule]:
-    """The classic: alert when retries exceed the threshold (strictly greater)."""
-    return [Rule("retries", ">", retry_threshold)]
+def _figure_problem(figure: str) -> str | None:
+    if figure in FIGURES or figure in RATE_FIGURES:
+        return None
+    if figure.startswith(PER_QUEUE_PREFIXES) and figure.split(":", 1)[1]:
+        return None
+    valid = ", ".join((*FIGURES, *RATE_FIGURES, "queue:NAME", "latency:NAME"))
+    return f"unknown figure {figure!r} (valid: {valid})"
+
+
+def _level(value: object, field: str, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: {field} must be a number, got {value!r}")
+    return float(value)
+
+
+def parse_rule(spec: object, where: str) -> Rule:
+    """A rule from ``"retries > 50"`` or ``{figure, comparator, threshold | warning/critical}``.
+
+    ``where`` (e.g. ``targets[0].rules[2]``) starts every error message.
+    """
+    if isinstance(spec, str):
+        match = _SHORTHAND.match(spec)
+        if not match:
+            raise ConfigError(f"{where} ({spec!r}): expected 'FIGURE OP NUMBER', e.g. 'retries > 50'")
+        data: dict[str, Any] = {
+            "figure": match["figure"],
+            "comparator": match["cmp"],
+            "threshold": float(match["threshold"]),
+        }
+    elif isinstance(spec, Mapping):
+        data = dict(spec)
+    else:
+        raise ConfigError(f"{where}: a rule is a string like 'retries > 50' or a mapping, got {spec!r}")
+    unknown = set(data) - {"figure", "comparator", "threshold", "warning", "critical"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    figure = data.get("figure")
+    if not isinstance(figure, str) or not figure:
+        raise ConfigError(f"{where}: figure is required")
+    problem = _figure_problem(figure)
+    if problem:
+        raise ConfigError(f"{where}: figure: {problem}")
+    comparator = data.get("comparator", ">")
+    if comparator not in COMPARATORS:
+        raise ConfigError(f"{where}: comparator {comparator!r} is not one of {', '.join(COMPARATORS)}")
+    threshold = _level(data.get("threshold"), "threshold", where)
+    critical = _level(data.get("critical"), "critical", where)
+    warning = _level(data.get("warning"), "warning", where)
+    if threshold is not None and critical is not None:
+        raise ConfigError(f"{where}: give threshold or critical, not both (they mean the same)")
+    critical = critical if critical is not None else threshold
+    if critical is None and warning is None:
+        raise ConfigError(f"{where}: a threshold (or warning/critical level) is required")
+    if critical is not None and warning is not None and COMPARATORS[comparator](warning, critical):
+        raise ConfigError(
+            f"{where}: warning {warning:g} must be reached before critical {critical:g} "
+            f"for comparator {comparator}"
+        )
+    return Rule(figure, comparator, critical=critical, warning=warning)

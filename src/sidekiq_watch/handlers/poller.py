@@ -1,4 +1,4 @@
-"""PollerFunction: invoked by the EventBridge schedule; polls Sidekiq and alerts Slack."""
+"""PollerFunction: invoked by the EventBridge schedule; polls every target and alerts Slack."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ from typing import Any
 
 import requests
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ..alerts.persistence import AlertStore
+from ..errors import SidekiqWatchError
 from ..http import new_session
-from ..poll import PollReport, build_notifier, poll_once
+from ..poll import TargetReport, build_watcher, open_store, run_poll
 from ..settings import Settings, load_settings
-from ..stats.sources import make_source
 
 logger = Logger(service="sidekiq-watch")
 metrics = Metrics(namespace="Sidekiq", service="sidekiq-watch")
 MAX_QUEUE_METRICS = 50
+# Seconds kept back from the Lambda timeout to log, publish metrics and return.
+RESERVE_SECONDS = 5.0
 
 
 @cache
@@ -31,24 +34,30 @@ def http_session() -> requests.Session:
     return new_session()
 
 
-def publish_figures(report: PollReport) -> None:
-    """Every figure as an EMF metric, dimensioned by source, so CloudWatch graphs them over time."""
-    metrics.add_dimension(name="source", value=report.source)
-    metrics.add_metric(name="SourceUp", unit=MetricUnit.Count, value=0 if report.source_error else 1)
-    if report.snapshot is None:
-        return
-    for name, value in report.snapshot.figures().items():
-        if ":" in name:
-            continue
-        unit = MetricUnit.Seconds if name.endswith("latency") else MetricUnit.Count
-        metrics.add_metric(name=name, unit=unit, value=value)
-    for queue, size in sorted((report.snapshot.queues or {}).items())[:MAX_QUEUE_METRICS]:
+@cache
+def state_store() -> AlertStore:
+    return open_store(current_settings())
+
+
+def publish_figures(report: TargetReport) -> None:
+    """Every figure as an EMF metric, dimensioned by target, so CloudWatch graphs them over time."""
+    figures = EphemeralMetrics(namespace="Sidekiq")
+    figures.add_dimension(name="source", value=report.target)
+    figures.add_metric(name="SourceUp", unit=MetricUnit.Count, value=0 if report.source_error else 1)
+    if report.snapshot is not None:
+        for name, value in report.snapshot.figures().items():
+            if ":" not in name:
+                unit = MetricUnit.Seconds if name.endswith("latency") else MetricUnit.Count
+                figures.add_metric(name=name, unit=unit, value=value)
+    figures.flush_metrics()
+    queues = (report.snapshot.queues or {}) if report.snapshot else {}
+    for queue, size in sorted(queues.items())[:MAX_QUEUE_METRICS]:
         with single_metric(
             name="queue_size",
             unit=MetricUnit.Count,
             value=size,
             namespace="Sidekiq",
-            default_dimensions={"source": report.source},
+            default_dimensions={"source": report.target},
         ) as metric:
             metric.add_dimension(name="queue", value=queue)
 
@@ -56,9 +65,21 @@ def publish_figures(report: PollReport) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = current_settings()
-    session = http_session()
-    report = poll_once(settings, make_source(settings, session), build_notifier(settings, session))
-    logger.info("Sidekiq stats read", extra=report.as_dict())
-    publish_figures(report)
+    def remaining() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    watcher = build_watcher(
+        current_settings(), session=http_session(), store=state_store(), lease_seconds=remaining() + 60
+    )
+    report = run_poll(watcher, time_left=lambda: remaining() - RESERVE_SECONDS)
+    failures = [t.failure for t in report.targets if t.failure is not None]
+    for target in report.targets:
+        logger.info("Sidekiq polled", extra=target.as_dict())
+        publish_figures(target)
+    metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=len(failures))
+    if report.transient_failures:
+        raise report.transient_failures[0]
+    if failures:
+        # Fail the invocation so errors alarm; the alert state keeps Lambda's retry from re-posting.
+        raise SidekiqWatchError("; ".join(str(f) for f in failures))
     return report.as_dict()

@@ -14,7 +14,7 @@ import requests
 
 from ..errors import SourceError, TransportError
 from ..http import DEFAULT_MAX_BODY_BYTES, HttpReply, RetryPolicy, new_session, redact_url, send
-from ..settings import Settings, StatsAuth, stats_scheme
+from ..settings import StatsAuth, stats_scheme
 from .shapes import parse_stats
 from .snapshot import Snapshot
 
@@ -136,10 +136,10 @@ def _decode_json(raw: bytes, location: str) -> object:
         ) from None
 
 
-def make_source(settings: Settings, session: requests.Session | None = None) -> StatsSource:
-    """The source the settings describe."""
-    if stats_scheme(settings.stats_url) == "http":
-        return HttpStatsSource(
-            settings.stats_url, settings.stats_auth, timeout=settings.http_timeout_seconds, session=session
-        )
-    return FileStatsSource(settings.stats_url)
+def make_source(
+    url: str, auth: StatsAuth, *, timeout: float, session: requests.Session | None = None
+) -> StatsSource:
+    """The source a stats location describes: HTTP(S) or a local file."""
+    if stats_scheme(url) == "http":
+        return HttpStatsSource(url, auth, timeout=timeout, session=session)
+    return FileStatsSource(url)

@@ -1,0 +1,214 @@
+"""The watch configuration: targets (Sidekiq apps) and their rules, from one YAML/JSON document.
+
+The document is the bundled default, a file, or an SSM parameter (``SIDEKIQ_WATCH_CONFIG``);
+without ``targets`` it watches the one app the simple environment variables describe. Every
+error names where in the document it is: ``targets[1].rules[0]: comparator '>>' is not …``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
+from ..settings import Settings, StatsAuth, parse_duration, stats_scheme
+from .history import DEFAULT_HISTORY_SIZE
+from .rules import Rule, parse_rule
+
+TARGET_FIELDS = {
+    "name",
+    "url",
+    "username",
+    "password",
+    "token",
+    "token_header",
+    "web_url",
+    "slack_webhook_url",
+    "slack_channel",
+    "rules",
+}
+TOP_FIELDS = {"repeat_interval", "source_failures_before_alert", "rules", "targets"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Sidekiq app to watch."""
+
+    name: str
+    stats_url: str
+    auth: StatsAuth
+    rules: tuple[Rule, ...]
+    web_url: str | None = None
+    slack_webhook_url: Secret | None = None
+    slack_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    targets: tuple[Target, ...]
+    repeat_interval: float = 3600.0
+    source_failures_before_alert: int = 2
+    history_size: int = DEFAULT_HISTORY_SIZE
+
+
+def _positive_int(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _rules(raw: object, where: str) -> tuple[Rule, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}: expected a non-empty list of rules")
+    return tuple(parse_rule(spec, f"{where}[{i}]") for i, spec in enumerate(raw))
+
+
+def _optional_text(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key}: expected text, got {value!r}")
+    return value
+
+
+def _secret(data: Mapping[str, Any], key: str, where: str) -> Secret | None:
+    raw = _optional_text(data, key, where)
+    if raw is None:
+        return None
+    problem = validate_reference(f"{where}.{key}", raw)
+    if problem:
+        raise ConfigError(problem)
+    return Secret(f"{where}.{key}", raw)
+
+
+def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set[str]) -> Target:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping with at least name and url")
+    unknown = set(raw) - TARGET_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    name = _optional_text(raw, "name", where)
+    if not name:
+        raise ConfigError(f"{where}.name: required")
+    if name in names:
+        raise ConfigError(f"{where}.name: {name!r} is used by another target")
+    names.add(name)
+    where = f"{where} ({name})"
+    url = _optional_text(raw, "url", where)
+    if not url or stats_scheme(url) is None:
+        raise ConfigError(f"{where}.url: expected an http(s):// URL or a file path, got {url!r}")
+    if stats_scheme(url) == "http" and not urlsplit(url).hostname:
+        raise ConfigError(f"{where}.url: {url!r} has no host")
+    username = _optional_text(raw, "username", where)
+    password = _secret(raw, "password", where)
+    token = _secret(raw, "token", where)
+    if (username is None) != (password is None):
+        raise ConfigError(f"{where}: set both username and password for HTTP Basic, or neither")
+    webhook = _secret(raw, "slack_webhook_url", where)
+    if webhook is not None and not webhook.raw.startswith((*REFERENCE_PREFIXES, "http://", "https://")):
+        raise ConfigError(f"{where}.slack_webhook_url: expected https://…, ssm:/… or secretsmanager:…")
+    rules = _rules(raw["rules"], f"{where}.rules") if "rules" in raw else default_rules
+    return Target(
+        name=name,
+        stats_url=url,
+        auth=StatsAuth(
+            username, password, token, _optional_text(raw, "token_header", where) or "Authorization"
+        ),
+        rules=rules,
+        web_url=_optional_text(raw, "web_url", where),
+        slack_webhook_url=webhook,
+        slack_channel=_optional_text(raw, "slack_channel", where),
+    )
+
+
+def read_document(reference: str | None) -> tuple[object, str]:
+    """The raw document and where it came from: the bundled default, a file, or an SSM parameter."""
+    import yaml
+
+    if reference is None:
+        text = resources.files(__package__).joinpath("default_config.yaml").read_text(encoding="utf-8")
+        origin = "the bundled default configuration"
+    elif reference.startswith(REFERENCE_PREFIXES):
+        text, origin = resolve_reference("SIDEKIQ_WATCH_CONFIG", reference), reference
+    else:
+        try:
+            text, origin = Path(reference).read_text(encoding="utf-8"), reference
+        except OSError as exc:
+            raise ConfigError(f"SIDEKIQ_WATCH_CONFIG: cannot read {reference} ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text), origin
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{origin}: not valid YAML or JSON{at}") from None
+
+
+def load_watch_config(
+    settings: Settings, document: object | None = None, origin: str = "configuration"
+) -> WatchConfig:
+    """Validate the document and apply the environment's shorthand to what it leaves unsaid."""
+    if document is None:
+        document, origin = read_document(settings.config_reference)
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{origin}: expected a mapping at the top")
+    unknown = set(document) - TOP_FIELDS
+    if unknown:
+        raise ConfigError(f"{origin}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    bundled = settings.config_reference is None
+
+    def pick(key: str, from_env: Any, parse: Any, fallback: Any) -> Any:
+        """A document of one's own wins, then the environment's shorthand, then the bundled default."""
+        if key in document and not bundled:
+            return parse(document[key], key)
+        if from_env is not None:
+            return from_env
+        return parse(document[key], key) if key in document else fallback
+
+    if "rules" in document and not bundled:
+        default_rules = _rules(document["rules"], "rules")
+    else:
+        bundled_rules = _rules(read_document(None)[0]["rules"], "rules")  # type: ignore[index]
+        threshold = settings.retry_threshold
+        default_rules = tuple(
+            replace(rule, critical=float(threshold))
+            if rule.figure == "retries" and threshold is not None
+            else rule
+            for rule in bundled_rules
+        )
+    repeat = pick("repeat_interval", settings.repeat_interval, parse_duration, 3600.0)
+    failures = pick("source_failures_before_alert", settings.source_failures_before_alert, _positive_int, 2)
+    raw_targets = document.get("targets")
+    if raw_targets is None:
+        targets: tuple[Target, ...] = (env_target(settings, default_rules),)
+    else:
+        if not isinstance(raw_targets, list) or not raw_targets:
+            raise ConfigError("targets: expected a non-empty list")
+        names: set[str] = set()
+        targets = tuple(
+            _target(raw, f"targets[{i}]", default_rules, names) for i, raw in enumerate(raw_targets)
+        )
+    return WatchConfig(targets, repeat_interval=repeat, source_failures_before_alert=failures)
+
+
+def env_target(settings: Settings, rules: tuple[Rule, ...]) -> Target:
+    """The one target the simple environment variables describe."""
+    if not settings.stats_url:
+        raise ConfigError(
+            "SIDEKIQ_STATS_URL: not set; give the stats endpoint's URL or a JSON file path "
+            "(or list targets in the SIDEKIQ_WATCH_CONFIG document)"
+        )
+    parts = urlsplit(settings.stats_url)
+    name = settings.source_name or parts.hostname or Path(settings.stats_url).name
+    return Target(
+        name=name,
+        stats_url=settings.stats_url,
+        auth=settings.stats_auth,
+        rules=rules,
+        web_url=settings.sidekiq_web_url,
+    )

@@ -1,0 +1,101 @@
+"""The alert lifecycle, as pure decisions: firing, reminder, severity change, resolved, unknown.
+
+Like Alertmanager's firing/resolved/repeat_interval: a rule that starts firing is announced
+once, reminded after ``repeat_interval``, announced again at once when its severity changes,
+and resolved with how long it fired. ``status`` in a record is what was last *announced*, so a
+notification that never got out is decided again on the next poll, never lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .rules import Finding, Rule, Severity, Status
+
+Notice = Literal["firing", "reminder", "severity", "resolved", "unknown"]
+SOURCE_KEY = "source readable"
+SOURCE_RULE = Rule("source", "==", critical=0)
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """The stored state of one (target, rule) pair; ``version`` guards every write."""
+
+    target: str
+    key: str
+    status: Status = "ok"
+    severity: Severity | None = None
+    since: float | None = None
+    last_notified: float | None = None
+    value: float | None = None
+    failures: int = 0
+    reason: str | None = None
+    claim_id: str | None = None
+    claim_until: float = 0.0
+    version: int = 0
+
+    def claimed_at(self, now: float) -> bool:
+        """Another invocation is announcing this record's transition right now."""
+        return self.claim_id is not None and self.claim_until > now
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do for one finding: ``notice`` to announce (or None) and the record to keep after."""
+
+    finding: Finding
+    notice: Notice | None
+    previous: AlertRecord
+    record: AlertRecord
+
+    @property
+    def changes_state(self) -> bool:
+        return self.record != self.previous
+
+
+def decide(previous: AlertRecord, finding: Finding, now: float, repeat_interval: float) -> Decision:
+    """The transition for one finding, from the last announced state."""
+    base = replace(previous, value=finding.value, claim_id=None, claim_until=0.0)
+    if finding.status == "firing":
+        if previous.status != "firing":
+            record = replace(base, status="firing", severity=finding.severity, since=now, last_notified=now)
+            return Decision(finding, "firing", previous, record)
+        if previous.severity != finding.severity:
+            record = replace(base, severity=finding.severity, last_notified=now)
+            return Decision(finding, "severity", previous, record)
+        if previous.last_notified is None or now - previous.last_notified >= repeat_interval:
+            return Decision(finding, "reminder", previous, replace(base, last_notified=now))
+        return Decision(finding, None, previous, previous)
+    if finding.status == "unknown":
+        if previous.status == "unknown":
+            return Decision(finding, None, previous, previous)
+        record = replace(base, status="unknown", severity=None, since=None, last_notified=now)
+        return Decision(finding, "unknown", previous, record)
+    if previous.status == "firing":
+        record = replace(base, status="ok", severity=None, last_notified=now)
+        return Decision(finding, "resolved", previous, record)
+    if previous.status == "unknown":
+        # The figure is back and fine: record it quietly, nobody needs telling.
+        return Decision(finding, None, previous, replace(base, status="ok", since=None))
+    return Decision(finding, None, previous, previous)
+
+
+def decide_source(
+    previous: AlertRecord,
+    reason: str | None,
+    now: float,
+    failures_before_alert: int,
+    repeat_interval: float,
+) -> Decision:
+    """The "cannot read Sidekiq stats" alert: fires after N failed polls in a row, resolves on success."""
+    failures = previous.failures + 1 if reason else 0
+    down = failures >= failures_before_alert
+    finding = Finding(
+        SOURCE_RULE, "source", "firing" if down else "ok", float(failures), "critical" if down else None
+    )
+    decision = decide(previous, finding, now, repeat_interval)
+    record = replace(decision.record, failures=failures, reason=reason if reason else decision.record.reason)
+    if decision.notice is None and record.failures == previous.failures and record.reason == previous.reason:
+        record = previous
+    return replace(decision, record=record)

@@ -1,0 +1,38 @@
+"""The contract every alert-state backend fulfils; callers depend on this, never on a backend.
+
+Exactly-once rests on one primitive: ``save`` writes a record only if the stored version is
+the one before it (or, for version 1, if none is stored), so of two invocations racing on the
+same transition exactly one wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..history import History
+from ..lifecycle import AlertRecord
+
+
+@dataclass(frozen=True)
+class TargetState:
+    records: dict[str, AlertRecord] = field(default_factory=dict)
+    history: History = field(default_factory=History)
+
+
+class AlertStore(Protocol):
+    """Alert records per (target, rule key), and each target's figure history."""
+
+    description: str
+
+    def load(self, target: str) -> TargetState:
+        """Every record and the history of one target, in one read."""
+        ...
+
+    def save(self, record: AlertRecord) -> bool:
+        """Write ``record`` if the stored version is ``record.version - 1``; False when another writer won."""
+        ...
+
+    def save_history(self, target: str, history: History) -> None:
+        """Replace the target's history (last writer wins: it is only for display)."""
+        ...

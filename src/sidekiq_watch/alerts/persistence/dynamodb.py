@@ -1,0 +1,116 @@
+"""Alert state in DynamoDB: one item per (target, rule), one history item per target.
+
+Keys: ``pk`` = target name, ``sk`` = ``alert#<rule key>`` or ``history``. Writes are
+conditional on the version (see base.py); the history item carries a TTL (``expires_at``) so
+the state of a target that was removed from the configuration fades away on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+from ..history import History
+from ..lifecycle import AlertRecord
+from .base import TargetState
+from .exceptions import StateStoreError
+from .records import record_from_dict, record_to_dict
+
+HISTORY_TTL_SECONDS = 7 * 24 * 3600
+ALERT_PREFIX = "alert#"
+HISTORY_KEY = "history"
+
+
+def _client_error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", type(exc).__name__))
+
+
+class DynamoDBStore:
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self.description = f"DynamoDB table {table_name}"
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "dynamodb",
+                config=Config(
+                    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 5}
+                ),
+            )
+        return self._client
+
+    def _fail(self, action: str, exc: Exception) -> StateStoreError:
+        return StateStoreError(f"{self.description}: {action} failed ({_client_error_code(exc)})")
+
+    def load(self, target: str) -> TargetState:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserialize = TypeDeserializer().deserialize
+        records: dict[str, AlertRecord] = {}
+        history = History()
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": target}},
+            "ConsistentRead": True,
+        }
+        try:
+            while True:
+                page = self.client.query(**kwargs)
+                for raw in page.get("Items", []):
+                    item = {k: deserialize(v) for k, v in raw.items()}
+                    if item["sk"] == HISTORY_KEY:
+                        history = History.from_list(json.loads(item.get("points", "[]")))
+                    elif item["sk"].startswith(ALERT_PREFIX):
+                        record = record_from_dict(item)
+                        records[record.key] = record
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except Exception as exc:
+            raise self._fail(f"reading the state of {target!r}", exc) from None
+        return TargetState(records, history)
+
+    def save(self, record: AlertRecord) -> bool:
+        from boto3.dynamodb.types import TypeSerializer
+
+        serialize = TypeSerializer().serialize
+        data = json.loads(json.dumps(record_to_dict(record)), parse_float=Decimal)
+        item = {"pk": record.target, "sk": ALERT_PREFIX + record.key, **data}
+        if record.version == 1:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :previous",
+                "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
+            }
+        try:
+            self.client.put_item(
+                TableName=self.table_name, Item={k: serialize(v) for k, v in item.items()}, **condition
+            )
+        except Exception as exc:
+            if _client_error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise self._fail(f"saving {record.target!r} / {record.key!r}", exc) from None
+        return True
+
+    def save_history(self, target: str, history: History) -> None:
+        item = {
+            "pk": {"S": target},
+            "sk": {"S": HISTORY_KEY},
+            "points": {"S": json.dumps(history.as_list(), separators=(",", ":"))},
+            "expires_at": {"N": str(int(time.time()) + HISTORY_TTL_SECONDS)},
+        }
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item)
+        except Exception as exc:
+            raise self._fail(f"saving the history of {target!r}", exc) from None

@@ -1,0 +1,77 @@
+"""Alert state in a local JSON file, for laptops and `make run`: same contract as DynamoDB.
+
+A lock file serialises writers, so two local polls racing behave as two Lambdas do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..history import History
+from ..lifecycle import AlertRecord
+from .base import TargetState
+from .exceptions import StateStoreError
+from .records import record_from_dict, record_to_dict
+
+
+def default_state_file(env: dict[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/sidekiq-watch/state.json``, default ``~/.local/state/sidekiq-watch/state.json``."""
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or "/tmp") / ".local" / "state")  # noqa: S108
+    return Path(base) / "sidekiq-watch" / "state.json"
+
+
+class LocalFileStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"local file {path}"
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.with_suffix(".lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                data = self._read()
+                before = json.dumps(data, sort_keys=True)
+                yield data
+                if json.dumps(data, sort_keys=True) != before:
+                    temporary = self.path.with_suffix(".tmp")
+                    temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
+                    temporary.replace(self.path)
+        except OSError as exc:
+            raise StateStoreError(f"state file {self.path}: {exc.strerror}") from None
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {"targets": {}}
+        except json.JSONDecodeError:
+            raise StateStoreError(f"state file {self.path} is not JSON; remove it to start afresh") from None
+        return data if isinstance(data, dict) and isinstance(data.get("targets"), dict) else {"targets": {}}
+
+    def load(self, target: str) -> TargetState:
+        with self._locked() as data:
+            stored = data["targets"].get(target, {})
+        records = {key: record_from_dict(raw) for key, raw in stored.get("records", {}).items()}
+        return TargetState(records, History.from_list(stored.get("history", [])))
+
+    def save(self, record: AlertRecord) -> bool:
+        with self._locked() as data:
+            records = data["targets"].setdefault(record.target, {}).setdefault("records", {})
+            stored_version = records.get(record.key, {}).get("version", 0)
+            if stored_version != record.version - 1:
+                return False
+            records[record.key] = record_to_dict(record)
+            return True
+
+    def save_history(self, target: str, history: History) -> None:
+        with self._locked() as data:
+            data["targets"].setdefault(target, {})["history"] = history.as_list()

@@ -1,0 +1,105 @@
+from pathlib import Path
+
+import boto3
+import pytest
+
+from sidekiq_watch.alerts.config import load_watch_config
+from sidekiq_watch.errors import ConfigError
+from sidekiq_watch.settings import load_settings
+
+URL = {"SIDEKIQ_STATS_URL": "https://app.example.com/sidekiq/stats"}
+
+
+def config_file(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "watch.yaml"
+    path.write_text(text)
+    return {"SIDEKIQ_WATCH_CONFIG": str(path)}
+
+
+def test_bundled_default_watches_retries_and_processes() -> None:
+    config = load_watch_config(load_settings(URL))
+    [target] = config.targets
+    assert target.name == "app.example.com"
+    assert [r.key for r in target.rules] == ["retries > 50", "processes < 1"]
+    assert (config.repeat_interval, config.source_failures_before_alert) == (3600.0, 2)
+
+
+def test_env_shorthand_adjusts_the_bundled_default() -> None:
+    env = {**URL, "RETRY_THRESHOLD": "10", "REPEAT_INTERVAL": "30m", "SOURCE_FAILURES_BEFORE_ALERT": "3"}
+    config = load_watch_config(load_settings(env))
+    assert [r.key for r in config.targets[0].rules] == ["retries > 10", "processes < 1"]
+    assert (config.repeat_interval, config.source_failures_before_alert) == (1800.0, 3)
+
+
+def test_document_lists_targets_with_their_own_rules(tmp_path: Path) -> None:
+    env = config_file(
+        tmp_path,
+        """
+repeat_interval: 2h
+rules: ["retries > 100"]
+targets:
+  - name: shop
+    url: https://shop.example.com/sidekiq/stats
+    username: ops
+    password: ssm:/shop/stats-password
+    web_url: https://shop.example.com/sidekiq
+    slack_channel: "#shop"
+  - name: billing
+    url: https://billing.example.com/sidekiq/stats
+    token: secretsmanager:billing/token
+    rules:
+      - {figure: dead, warning: 10, critical: 100}
+      - queue:mailers* > 1000
+""",
+    )
+    config = load_watch_config(load_settings(env))
+    shop, billing = config.targets
+    assert config.repeat_interval == 7200.0
+    assert [r.key for r in shop.rules] == ["retries > 100"]
+    assert shop.auth.password is not None
+    assert shop.auth.password.reference == "ssm:/shop/stats-password"
+    assert shop.slack_channel == "#shop"
+    assert [r.key for r in billing.rules] == ["dead > 10/100", "queue:mailers* > 1000"]
+
+
+def test_document_rules_win_over_retry_threshold(tmp_path: Path) -> None:
+    env = {**URL, **config_file(tmp_path, "rules: ['retries > 5']"), "RETRY_THRESHOLD": "70"}
+    assert [r.key for r in load_watch_config(load_settings(env)).targets[0].rules] == ["retries > 5"]
+
+
+def test_json_documents_are_accepted(tmp_path: Path) -> None:
+    env = {**URL, **config_file(tmp_path, '{"rules": [{"figure": "enqueued", "threshold": 5000}]}')}
+    assert [r.key for r in load_watch_config(load_settings(env)).targets[0].rules] == ["enqueued > 5000"]
+
+
+def test_document_from_ssm(aws: None) -> None:
+    boto3.client("ssm").put_parameter(Name="/sw/config", Value="rules: ['dead > 3']", Type="String")
+    env = {**URL, "SIDEKIQ_WATCH_CONFIG": "ssm:/sw/config"}
+    assert [r.key for r in load_watch_config(load_settings(env)).targets[0].rules] == ["dead > 3"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "targets: [{name: a, url: 'https://a/s', rules: ['retries >> 1']}]",
+            r"targets\[0\] \(a\).rules\[0\] \('retries >> 1'\)",
+        ),
+        ("targets: [{url: 'https://a/s'}]", r"targets\[0\].name: required"),
+        ("targets: [{name: a, url: 'ftp://a/s'}]", r"targets\[0\] \(a\).url: expected an http"),
+        ("targets: [{name: a, url: 'https://a/s'}, {name: a, url: 'https://b/s'}]", "'a' is used by another"),
+        ("targets: [{name: a, url: 'https://a/s', username: ops}]", "set both username and password"),
+        ("repeat_interval: soon", "repeat_interval: expected a duration"),
+        ("rules: []", "rules: expected a non-empty list"),
+        ("target: []", r"unknown field\(s\) target"),
+        ("rules: [retries > 5", "not valid YAML or JSON at line 1"),
+    ],
+)
+def test_bad_documents_say_where(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_watch_config(load_settings({**URL, **config_file(tmp_path, text)}))
+
+
+def test_without_targets_the_stats_url_is_required(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SIDEKIQ_STATS_URL: not set"):
+        load_watch_config(load_settings({}))

@@ -1,0 +1,336 @@
+"""The alert lifecycle end to end over a real store (local file, and DynamoDB in moto)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidekiq_watch.alerts.config import Target, WatchConfig
+from sidekiq_watch.alerts.persistence import AlertStore
+from sidekiq_watch.alerts.persistence.dynamodb import DynamoDBStore
+from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
+from sidekiq_watch.alerts.rules import parse_rule
+from sidekiq_watch.errors import DeliveryError, SourceError
+from sidekiq_watch.poll import Watcher
+from sidekiq_watch.settings import StatsAuth
+from sidekiq_watch.slack import Payload
+from sidekiq_watch.stats.snapshot import Snapshot
+from tests.support.aws import create_state_table
+
+T0 = 1_795_000_000.0
+MINUTE, HOUR = 60.0, 3600.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Sidekiq:
+    """A source whose figures the test sets; ``error`` makes it unreadable."""
+
+    location = "test source"
+
+    def __init__(self, **figures: Any) -> None:
+        self.figures: dict[str, Any] = {"processes": 1, **figures}
+        self.error: SourceError | None = None
+
+    def read(self) -> Snapshot:
+        if self.error:
+            raise self.error
+        return Snapshot("sidekiq_web_stats", **self.figures)
+
+
+class Slack:
+    description = "posted to Slack"
+
+    def __init__(self) -> None:
+        self.sent: list[Payload] = []
+        self.fail_with: BaseException | None = None
+        self.during_post: Callable[[], None] | None = None
+
+    def post(self, payload: Payload) -> None:
+        if self.during_post:
+            hook, self.during_post = self.during_post, None
+            hook()
+        if self.fail_with:
+            raise self.fail_with
+        self.sent.append(payload)
+
+    @property
+    def texts(self) -> list[str]:
+        return [p["text"] for p in self.sent]
+
+
+@pytest.fixture(params=["file", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AlertStore]:
+    if request.param == "file":
+        yield LocalFileStore(tmp_path / "state.json")
+    else:
+        request.getfixturevalue("aws")
+        yield DynamoDBStore(create_state_table())
+
+
+RULES = ("retries > 50", "processes < 1")
+
+
+def target(
+    *rules: Any, name: str = "shop", web_url: str | None = "https://shop.example.com/sidekiq"
+) -> Target:
+    parsed = tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules or RULES))
+    return Target(name, "https://shop.example.com/sidekiq/stats", StatsAuth(), parsed, web_url=web_url)
+
+
+def watcher(store: AlertStore, sidekiq: Sidekiq, slack: Slack, clock: Clock, *targets: Target) -> Watcher:
+    config = WatchConfig(targets or (target(),), repeat_interval=HOUR, source_failures_before_alert=2)
+    return Watcher(
+        config,
+        store,
+        source_for=lambda t: sidekiq,
+        notifier_for=lambda t: slack,
+        clock=clock,
+        lease_seconds=120,
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def test_rule_starting_to_fire_posts_one_message(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    [report] = watcher(store, sidekiq, slack, clock).poll_all()
+    assert slack.texts == ["🚨 Sidekiq shop: FIRING: retries &gt; 50 (retries is 60)"]
+    assert report.notices == [("firing", "retries > 50")]
+    section = slack.sent[0]["blocks"][1]
+    assert "*retries* is *60* (threshold &gt; 50)" in section["text"]["text"]
+    assert section["accessory"]["url"] == "https://shop.example.com/sidekiq/retries"
+
+
+def test_still_firing_posts_nothing_until_the_repeat_interval(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    w = watcher(store, sidekiq, slack, clock)
+    w.poll_all()
+    for _ in range(11):
+        clock.advance(5 * MINUTE)
+        sidekiq.figures["retries"] += 1
+        w.poll_all()
+    assert len(slack.sent) == 1
+    clock.advance(5 * MINUTE)
+    w.poll_all()
+    assert len(slack.sent) == 2
+    assert slack.sent[1]["blocks"][0]["text"]["text"] == "🔁 Sidekiq still alerting: shop"
+    assert "firing for 1h" in slack.sent[1]["blocks"][1]["text"]["text"]
+
+
+def test_clearing_posts_resolved_with_how_long_it_fired(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    w = watcher(store, sidekiq, slack, clock)
+    w.poll_all()
+    clock.advance(25 * MINUTE)
+    sidekiq.figures["retries"] = 0
+    w.poll_all()
+    assert slack.texts[1] == "✅ Sidekiq shop: RESOLVED: retries &gt; 50 (retries is 0)"
+    assert "fired for 25m" in slack.sent[1]["blocks"][1]["text"]["text"]
+    clock.advance(5 * MINUTE)
+    w.poll_all()
+    assert len(slack.sent) == 2
+
+
+def test_several_rules_firing_at_once_are_one_message(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=60, processes=0), Slack()
+    watcher(store, sidekiq, slack, clock).poll_all()
+    [message] = slack.sent
+    assert message["text"] == (
+        "🚨 Sidekiq shop: FIRING: retries &gt; 50 (retries is 60); FIRING: processes &lt; 1 (processes is 0)"
+    )
+    assert message["blocks"][2]["accessory"]["url"] == "https://shop.example.com/sidekiq/busy"
+
+
+def test_severity_change_posts_at_once(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(dead=20), Slack()
+    w = watcher(store, sidekiq, slack, clock, target({"figure": "dead", "warning": 10, "critical": 100}))
+    w.poll_all()
+    clock.advance(MINUTE)
+    sidekiq.figures["dead"] = 150
+    w.poll_all()
+    assert slack.texts == [
+        "🚨 Sidekiq shop: FIRING: dead &gt; 10/100 (dead is 20)",
+        "🚨 Sidekiq shop: SEVERITY CHANGED: dead &gt; 10/100 (dead is 150)",
+    ]
+    assert "(critical)" in slack.sent[1]["blocks"][1]["text"]["text"]
+
+
+def test_a_figure_the_source_lacks_is_reported_once(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=1), Slack()
+    del sidekiq.figures["processes"]
+    w = watcher(store, sidekiq, slack, clock)
+    w.poll_all()
+    clock.advance(2 * HOUR)
+    w.poll_all()
+    assert slack.texts == ["❔ Sidekiq shop: CANNOT EVALUATE: processes &lt; 1 (no processes in the source)"]
+
+
+def test_source_down_alerts_after_two_failed_polls_and_resolves(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=1), Slack()
+    w = watcher(store, sidekiq, slack, clock)
+    w.poll_all()
+    sidekiq.error = SourceError("timeout", "GET https://shop.example.com/sidekiq/stats", "timed out")
+    clock.advance(5 * MINUTE)
+    w.poll_all()
+    assert slack.sent == []
+    clock.advance(5 * MINUTE)
+    w.poll_all()
+    assert slack.texts == ["🚨 Sidekiq shop: FIRING: cannot read Sidekiq stats"]
+    assert "timed out" in slack.sent[0]["blocks"][1]["text"]["text"]
+    assert "2 polls in a row" in slack.sent[0]["blocks"][1]["text"]["text"]
+    sidekiq.error = None
+    clock.advance(5 * MINUTE)
+    w.poll_all()
+    assert slack.texts[1] == "✅ Sidekiq shop: RESOLVED: stats readable"
+    assert "could not for 5m" in slack.sent[1]["blocks"][1]["text"]["text"]
+
+
+def test_messages_show_change_and_sparkline_from_history(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=10), Slack()
+    w = watcher(store, sidekiq, slack, clock)
+    for value in (10, 20, 40, 70):
+        sidekiq.figures["retries"] = value
+        w.poll_all()
+        clock.advance(5 * MINUTE)
+    text = slack.sent[0]["blocks"][1]["text"]["text"]
+    assert "+30 since last poll" in text
+    assert "▁▂▅█" in text
+
+
+def test_failed_rate_per_minute_between_polls(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(failed=1000), Slack()
+    w = watcher(store, sidekiq, slack, clock, target("failed_per_minute > 10"))
+    w.poll_all()
+    assert slack.texts == [
+        "❔ Sidekiq shop: CANNOT EVALUATE: failed_per_minute &gt; 10 (no failed_per_minute in the source)"
+    ]
+    clock.advance(5 * MINUTE)
+    sidekiq.figures["failed"] = 1100
+    [report] = w.poll_all()
+    assert [(f.status, f.value) for f in report.findings] == [("firing", 20.0)]
+
+
+# Exactly once
+
+
+def test_a_retried_invocation_posts_nothing_new(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    watcher(store, sidekiq, slack, clock).poll_all()
+    watcher(store, sidekiq, slack, clock).poll_all()
+    assert len(slack.sent) == 1
+
+
+def test_a_concurrent_invocation_during_the_post_posts_nothing(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack, other_slack = Sidekiq(retries=60), Slack(), Slack()
+    reports = []
+    slack.during_post = lambda: reports.append(watcher(store, sidekiq, other_slack, clock).poll_all())
+    watcher(store, sidekiq, slack, clock).poll_all()
+    assert len(slack.sent) == 1
+    assert other_slack.sent == []
+    assert reports[0][0].others_announcing == ["retries > 50"]
+
+
+def test_two_invocations_racing_post_exactly_once(store: AlertStore, clock: Clock) -> None:
+    sidekiq = Sidekiq(retries=60, processes=0)
+    slacks = [Slack(), Slack()]
+    barrier = threading.Barrier(2)
+    original_load = store.load
+
+    def load_in_step(name: str) -> Any:
+        state = original_load(name)
+        barrier.wait(timeout=5)  # both have read the same state before either writes
+        return state
+
+    store.load = load_in_step  # type: ignore[method-assign]
+    threads = [threading.Thread(target=watcher(store, sidekiq, s, clock).poll_all) for s in slacks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    announced = sorted(
+        line for s in slacks for text in s.texts for line in re.findall(r"FIRING: [^(]*\([^)]*\)", text)
+    )
+    assert announced == [
+        "FIRING: processes &lt; 1 (processes is 0)",
+        "FIRING: retries &gt; 50 (retries is 60)",
+    ]
+
+
+def test_crash_before_posting_loses_nothing(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    slack.fail_with = RuntimeError("Lambda crashed")
+    with pytest.raises(RuntimeError):
+        watcher(store, sidekiq, slack, clock).poll_all()
+    slack.fail_with = None
+    watcher(store, sidekiq, slack, clock).poll_all()
+    assert slack.sent == []  # the crashed invocation's claim is still within its lease
+    clock.advance(121)
+    watcher(store, sidekiq, slack, clock).poll_all()
+    assert slack.texts == ["🚨 Sidekiq shop: FIRING: retries &gt; 50 (retries is 60)"]
+
+
+def test_crash_after_posting_before_saving_resends_once_rather_than_losing(
+    store: AlertStore, clock: Clock
+) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    original_save = store.save
+    calls = []
+
+    def crash_on_confirm(record: Any) -> bool:
+        calls.append(record)
+        if len(calls) == 2:
+            raise RuntimeError("Lambda crashed")
+        return original_save(record)
+
+    store.save = crash_on_confirm  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        watcher(store, sidekiq, slack, clock).poll_all()
+    store.save = original_save  # type: ignore[method-assign]
+    clock.advance(121)
+    watcher(store, sidekiq, slack, clock).poll_all()
+    clock.advance(5 * MINUTE)
+    watcher(store, sidekiq, slack, clock).poll_all()
+    assert len(slack.sent) == 2
+
+
+def test_transient_slack_failure_is_retried_by_the_next_invocation_at_once(
+    store: AlertStore, clock: Clock
+) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    slack.fail_with = DeliveryError("Slack", "HTTP 503", permanent=False, status=503)
+    [report] = watcher(store, sidekiq, slack, clock).poll_all()
+    assert report.transient is not None
+    slack.fail_with = None
+    watcher(store, sidekiq, slack, clock).poll_all()
+    watcher(store, sidekiq, slack, clock).poll_all()
+    assert len(slack.sent) == 1
+
+
+def test_permanent_slack_rejection_is_tried_again_next_poll(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    slack.fail_with = DeliveryError("Slack", "HTTP 404 no_service", permanent=True, status=404)
+    [report] = watcher(store, sidekiq, slack, clock).poll_all()
+    assert report.delivery == "rejected: Slack: HTTP 404 no_service"
+    assert report.transient is None
+    slack.fail_with = None
+    clock.advance(5 * MINUTE)
+    watcher(store, sidekiq, slack, clock).poll_all()
+    assert len(slack.sent) == 1
