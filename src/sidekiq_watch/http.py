@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from . import __version__
-from .errors import TransportError, TransportKind
+from .errors import DeliveryError, TransportError, TransportKind
 
 USER_AGENT = f"sidekiq-watch/{__version__}"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -194,3 +194,57 @@ def send(
         elif wait > policy.max_retry_after_seconds:
             return reply
         pause(wait)
+
+
+def deliver(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    location: str,
+    timeout: float,
+    policy: RetryPolicy,
+    hint: Callable[[str | None], str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    **kwargs: Any,
+) -> HttpReply:
+    """Send a notification: a 2xx reply, or DeliveryError saying whether a retry could help.
+
+    4xx (but 408/429) is permanent: the request itself is wrong. 408, 429, 5xx and network
+    failures are transient once the policy's retries are spent.
+    """
+    try:
+        reply = send(
+            session,
+            method,
+            url,
+            location=location,
+            timeout=timeout,
+            policy=policy,
+            max_body_bytes=64 * 1024,
+            allow_redirects=False,
+            sleep=sleep,
+            **kwargs,
+        )
+    except TransportError as exc:
+        raise DeliveryError(location, f"{exc} (will be retried)", permanent=False) from None
+    if 200 <= reply.status < 300:
+        return reply
+    remote = reply.text(200) or None
+    said = f"HTTP {reply.status} {remote or ''}".rstrip()
+    if reply.status in (408, 429) or reply.status >= 500 or 300 <= reply.status < 400:
+        raise DeliveryError(
+            location,
+            f"{said} after retries (will be retried)",
+            permanent=False,
+            status=reply.status,
+            remote_error=remote,
+        )
+    advice = f" ({hint(remote)})" if hint else ""
+    raise DeliveryError(
+        location,
+        f"{said}: not retried, a retry cannot fix this{advice}",
+        permanent=True,
+        status=reply.status,
+        remote_error=remote,
+    )

@@ -22,6 +22,7 @@ from .secrets import REFERENCE_PREFIXES, Secret, validate_reference
 log = logging.getLogger("sidekiq_watch")
 
 DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
+DEFAULT_BATCH_MAX_BODY_BYTES = 256 * 1024
 
 SourceScheme = Literal["http", "file"]
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
@@ -71,6 +72,13 @@ class Settings:
     state_file: str | None = None
     repeat_interval: float | None = None
     source_failures_before_alert: int | None = None
+    batch_config_reference: str | None = None
+    batch_auth_username: str | None = None
+    batch_auth_password: Secret | None = None
+    batch_auth_token: Secret | None = None
+    batch_auth_token_header: str = "Authorization"  # noqa: S105 - a header name
+    delivery_table: str | None = None
+    batch_max_body_bytes: int = DEFAULT_BATCH_MAX_BODY_BYTES
 
     @property
     def dry_run(self) -> bool:
@@ -108,6 +116,15 @@ VARIABLES: dict[str, str] = {
     "SOURCE_FAILURES_BEFORE_ALERT": "Failed polls in a row before 'cannot read Sidekiq stats' fires. "
     "Default: 2.",
     "HTTP_TIMEOUT_SECONDS": "Timeout of every HTTP exchange, in seconds. Default: 10.",
+    "BATCH_CONFIG": "Batch notification channels and routes (YAML or JSON): a file path or ssm:/name.",
+    "BATCH_AUTH_USERNAME": "HTTP Basic user name the batch webhook requires (with BATCH_AUTH_PASSWORD).",
+    "BATCH_AUTH_PASSWORD": "HTTP Basic password the batch webhook requires (secret; may be a reference).",
+    "BATCH_AUTH_TOKEN": "Shared token the batch webhook requires instead, as 'Authorization: Bearer TOKEN' "
+    "unless BATCH_AUTH_TOKEN_HEADER names another header (secret; may be a reference).",
+    "BATCH_AUTH_TOKEN_HEADER": "Header carrying BATCH_AUTH_TOKEN as is (e.g. X-Sidekiq-Watch-Token).",
+    "DELIVERY_TABLE": "DynamoDB table of batch delivery records (exactly once). Unset: a local file next "
+    "to the alert state.",
+    "BATCH_MAX_BODY_BYTES": "Largest batch payload accepted; larger ones get 413. Default: 262144.",
 }
 
 
@@ -240,6 +257,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         env, "HTTP_TIMEOUT_SECONDS", DEFAULT_HTTP_TIMEOUT_SECONDS, problems, whole=False, minimum=0.1
     )
 
+    batch_username = _text(env, "BATCH_AUTH_USERNAME")
+    batch_password = _secret(env, "BATCH_AUTH_PASSWORD", problems)
+    batch_token = _secret(env, "BATCH_AUTH_TOKEN", problems)
+    if (batch_username is None) != (batch_password is None):
+        problems.append("BATCH_AUTH_USERNAME and BATCH_AUTH_PASSWORD: set both for HTTP Basic, or neither")
+    if batch_token is not None and batch_password is not None:
+        problems.append("BATCH_AUTH_TOKEN: set either a token or a username/password, not both")
+    max_body = _number(
+        env, "BATCH_MAX_BODY_BYTES", DEFAULT_BATCH_MAX_BODY_BYTES, problems, whole=True, minimum=1024
+    )
+
     settings = Settings(
         stats_url=stats_url,
         stats_auth=StatsAuth(username=username, password=password, token=token, token_header=token_header),
@@ -256,6 +284,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         state_file=_text(env, "STATE_FILE"),
         repeat_interval=_duration(env, "REPEAT_INTERVAL", problems),
         source_failures_before_alert=_count(env, "SOURCE_FAILURES_BEFORE_ALERT", problems),
+        batch_config_reference=_text(env, "BATCH_CONFIG"),
+        batch_auth_username=batch_username,
+        batch_auth_password=batch_password,
+        batch_auth_token=batch_token,
+        batch_auth_token_header=_text(env, "BATCH_AUTH_TOKEN_HEADER") or "Authorization",
+        delivery_table=_text(env, "DELIVERY_TABLE"),
+        batch_max_body_bytes=int(max_body),
     )
     if problems:
         raise ConfigError(problems)

@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .errors import DeliveryError, TransportError
-from .http import RetryPolicy, new_session, send
+from .http import RetryPolicy, deliver, new_session
 from .secrets import Secret
 
 SLACK_RETRY = RetryPolicy(attempts=3, backoff_seconds=1.0, max_retry_after_seconds=20.0)
@@ -84,44 +83,18 @@ class SlackWebhook:
 
     def post(self, payload: Payload) -> None:
         url = self.url.reveal()
-        host = urlsplit(url).hostname or "unknown host"
-        location = f"Slack webhook ({host})"
-        body = {**self.overrides, **payload}
-        try:
-            reply = send(
-                self.session,
-                "POST",
-                url,
-                location=location,
-                timeout=self.timeout,
-                policy=self.policy,
-                max_body_bytes=64 * 1024,
-                data=json.dumps(body).encode("utf-8"),
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                allow_redirects=False,
-                sleep=self.sleep,
-            )
-        except TransportError as exc:
-            raise DeliveryError(location, f"{exc} (will be retried by Lambda)", permanent=False) from None
-        if 200 <= reply.status < 300:
-            return
-        slack_error = reply.text(200) or None
-        if reply.status == 429 or reply.status >= 500:
-            raise DeliveryError(
-                location,
-                f"HTTP {reply.status} {slack_error or ''}".rstrip()
-                + " after retries (will be retried by Lambda)",
-                permanent=False,
-                status=reply.status,
-                remote_error=slack_error,
-            )
-        raise DeliveryError(
-            location,
-            f"HTTP {reply.status} {slack_error or ''}".rstrip() + ": not retried, a retry cannot fix this "
-            f"({_hint(slack_error)})",
-            permanent=True,
-            status=reply.status,
-            remote_error=slack_error,
+        location = f"Slack webhook ({urlsplit(url).hostname or 'unknown host'})"
+        deliver(
+            self.session,
+            "POST",
+            url,
+            location=location,
+            timeout=self.timeout,
+            policy=self.policy,
+            hint=_hint,
+            sleep=self.sleep,
+            data=json.dumps({**self.overrides, **payload}).encode("utf-8"),
+            headers={"Content-Type": "application/json; charset=utf-8"},
         )
 
 

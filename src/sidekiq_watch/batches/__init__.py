@@ -1,0 +1,1 @@
+"""Batch notifications: Sidekiq Pro batch callbacks fanned out to every configured channel, exactly once."""

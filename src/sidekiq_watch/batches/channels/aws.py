@@ -1,0 +1,141 @@
+"""Channels delivered through AWS: e-mail with Amazon SES, and an SNS topic anything can subscribe to."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ...errors import ConfigError, DeliveryError
+from ..payload import BatchEvent
+from ..render import html_body, plain_text, title
+from .base import Options, Resources
+
+EMAIL_OPTIONS = {"from", "to", "cc", "bcc", "reply_to", "subject", "configuration_set"}
+SNS_OPTIONS = {"topic_arn", "subject"}
+# Errors a retry cannot fix: the request, the identity or the permissions are wrong.
+PERMANENT_AWS_ERRORS = {
+    "MessageRejected",
+    "MailFromDomainNotVerifiedException",
+    "AccountSendingPausedException",
+    "BadRequestException",
+    "NotFoundException",
+    "NotFound",
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "ValidationError",
+}
+
+
+def _aws_delivery_error(location: str, exc: Exception) -> DeliveryError:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", type(exc).__name__))
+    message = str(response.get("Error", {}).get("Message", ""))[:200]
+    permanent = code in PERMANENT_AWS_ERRORS
+    advice = "not retried, a retry cannot fix this" if permanent else "will be retried"
+    return DeliveryError(
+        location, f"{code} {message}".strip() + f": {advice}", permanent=permanent, remote_error=code
+    )
+
+
+@dataclass(frozen=True)
+class EmailChannel:
+    """Amazon SES: text and HTML bodies. The old SMTP options (via, via_options) map to an SES identity."""
+
+    name: str
+    sender: str
+    to: list[str]
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    reply_to: list[str] = field(default_factory=list)
+    subject: str | None = None
+    configuration_set: str | None = None
+    kind: str = "email"
+
+    @classmethod
+    def from_options(cls, name: str, options: Options) -> EmailChannel:
+        [sender] = options.addresses("from", required=True)[:1]
+        subject = options.text("subject")
+        if subject is not None:
+            try:
+                subject.format(bid="", event="", description="", title="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(
+                    f"{options.where}.subject: unknown placeholder {exc}; use {{title}}, {{bid}}, "
+                    "{{event}}, {{description}}"
+                ) from None
+        return cls(
+            name,
+            sender,
+            options.addresses("to", required=True),
+            options.addresses("cc"),
+            options.addresses("bcc"),
+            options.addresses("reply_to"),
+            subject,
+            options.text("configuration_set"),
+        )
+
+    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+        subject = (self.subject or "{title}").format(
+            bid=event.bid, event=event.event, description=event.status.description or "", title=title(event)
+        )
+        request = {
+            "FromEmailAddress": self.sender,
+            "Destination": {"ToAddresses": self.to, "CcAddresses": self.cc, "BccAddresses": self.bcc},
+            "Content": {
+                "Simple": {
+                    "Subject": {"Data": subject[:900], "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": plain_text(event, resources.web_url), "Charset": "UTF-8"},
+                        "Html": {"Data": html_body(event, resources.web_url), "Charset": "UTF-8"},
+                    },
+                }
+            },
+        }
+        if self.reply_to:
+            request["ReplyToAddresses"] = self.reply_to
+        if self.configuration_set:
+            request["ConfigurationSetName"] = self.configuration_set
+        try:
+            answer = resources.ses.send_email(**request)
+        except Exception as exc:
+            raise _aws_delivery_error(f"e-mail {self.name} (SES)", exc) from None
+        return f"SES message {answer.get('MessageId', '?')}"
+
+
+@dataclass(frozen=True)
+class SnsChannel:
+    """An SNS topic: the payload as JSON, with event and bid as message attributes for filtering."""
+
+    name: str
+    topic_arn: str
+    subject: str | None = None
+    kind: str = "sns"
+
+    @classmethod
+    def from_options(cls, name: str, options: Options) -> SnsChannel:
+        arn = options.required_text("topic_arn")
+        if not arn.startswith("arn:") or ":sns:" not in arn:
+            raise ConfigError(f"{options.where}.topic_arn: expected an SNS topic ARN, got {arn!r}")
+        return cls(name, arn, options.text("subject"))
+
+    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+        message = {**event.status.model_dump(mode="json", exclude_none=True), "event": event.event}
+        subject = "".join(
+            c if c.isascii() and c.isprintable() else " " for c in (self.subject or title(event))
+        )
+        try:
+            answer = resources.sns.publish(
+                TopicArn=self.topic_arn,
+                Subject=subject[:100],
+                Message=json.dumps(message),
+                MessageAttributes={
+                    "event": {"DataType": "String", "StringValue": event.event},
+                    "bid": {"DataType": "String", "StringValue": event.bid},
+                },
+            )
+        except Exception as exc:
+            raise _aws_delivery_error(f"SNS topic {self.name}", exc) from None
+        return f"SNS message {answer.get('MessageId', '?')}"

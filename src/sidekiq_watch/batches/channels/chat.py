@@ -1,0 +1,183 @@
+"""Chat rooms that take a text or card over HTTP: Campfire, HipChat-style room APIs, Microsoft Teams."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ...errors import ConfigError
+from ...http import deliver
+from ...secrets import Secret
+from ..payload import BatchEvent
+from ..render import batch_link, counts, failure_lines, plain_text, title
+from .base import Options, Resources
+
+CAMPFIRE_OPTIONS = {"url", "subdomain", "room_id", "token"}
+HIPCHAT_OPTIONS = {"server", "room_id", "token", "notify", "color"}
+TEAMS_OPTIONS = {"webhook_url"}
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "unknown host"
+
+
+@dataclass(frozen=True)
+class CampfireChannel:
+    """Today's Campfire: a bot URL taking the message as a text body; or the classic 37signals speak API."""
+
+    name: str
+    url: Secret | None = None
+    subdomain: str | None = None
+    room_id: str | None = None
+    token: Secret | None = None
+    kind: str = "campfire"
+
+    @classmethod
+    def from_options(cls, name: str, options: Options) -> CampfireChannel:
+        url = options.secret("url", url=True)
+        if url is None:
+            subdomain, room_id, token = (
+                options.text("subdomain"),
+                options.text("room_id"),
+                options.secret("token"),
+            )
+            if not (subdomain and room_id and token):
+                raise ConfigError(
+                    f"{options.where}: give url (a Campfire bot URL), or subdomain, room_id and token"
+                )
+            return cls(name, None, subdomain, room_id, token)
+        return cls(name, url)
+
+    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+        text = plain_text(event, resources.web_url)
+        if self.url is not None:
+            url = self.url.reveal()
+            reply = deliver(
+                resources.session,
+                "POST",
+                url,
+                location=f"Campfire bot ({_host(url)})",
+                data=text.encode("utf-8"),
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=resources.timeout,
+                policy=resources.policy,
+            )
+        else:
+            assert self.token is not None
+            url = f"https://{self.subdomain}.campfirenow.com/room/{quote(str(self.room_id))}/speak.json"
+            reply = deliver(
+                resources.session,
+                "POST",
+                url,
+                location=f"Campfire room {self.room_id} ({_host(url)})",
+                json={"message": {"type": "TextMessage", "body": text}},
+                auth=(self.token.reveal(), "X"),
+                timeout=resources.timeout,
+                policy=resources.policy,
+            )
+        return f"HTTP {reply.status}"
+
+
+@dataclass(frozen=True)
+class HipChatChannel:
+    """HipChat's v2 room notification API, which self-hosted compatible servers still speak."""
+
+    name: str
+    server: str
+    room_id: str
+    token: Secret
+    notify: bool = True
+    color: str | None = None
+    kind: str = "hipchat"
+
+    @classmethod
+    def from_options(cls, name: str, options: Options) -> HipChatChannel:
+        server = options.text("server", default="https://api.hipchat.com") or ""
+        if urlsplit(server).scheme not in ("http", "https") or not urlsplit(server).hostname:
+            raise ConfigError(f"{options.where}.server: expected an http(s):// URL, got {server!r}")
+        return cls(
+            name,
+            server.rstrip("/"),
+            options.required_text("room_id"),
+            options.required_secret("token"),
+            options.flag("notify", True),
+            options.choice("color", ("yellow", "green", "red", "purple", "gray", "auto"), "auto"),
+        )
+
+    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+        color = self.color if self.color != "auto" else ("green" if not event.status.failures else "red")
+        url = f"{self.server}/v2/room/{quote(self.room_id, safe='')}/notification"
+        reply = deliver(
+            resources.session,
+            "POST",
+            url,
+            location=f"HipChat room {self.room_id} ({_host(url)})",
+            timeout=resources.timeout,
+            policy=resources.policy,
+            json={
+                "message": plain_text(event, resources.web_url)[:10_000],
+                "message_format": "text",
+                "color": color,
+                "notify": self.notify,
+            },
+            headers={"Authorization": f"Bearer {self.token.reveal()}"},
+        )
+        return f"HTTP {reply.status}"
+
+
+@dataclass(frozen=True)
+class TeamsChannel:
+    """Microsoft Teams incoming webhook or Workflows URL, sent an Adaptive Card."""
+
+    name: str
+    webhook_url: Secret
+    kind: str = "teams"
+
+    @classmethod
+    def from_options(cls, name: str, options: Options) -> TeamsChannel:
+        return cls(name, options.required_secret("webhook_url", url=True))
+
+    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+        url = self.webhook_url.reveal()
+        reply = deliver(
+            resources.session,
+            "POST",
+            url,
+            location=f"Teams webhook ({_host(url)})",
+            timeout=resources.timeout,
+            policy=resources.policy,
+            data=json.dumps(adaptive_card(event, resources.web_url)),
+            headers={"Content-Type": "application/json"},
+        )
+        return f"HTTP {reply.status}"
+
+
+def adaptive_card(event: BatchEvent, web_url: str | None) -> dict[str, Any]:
+    """Teams renders Adaptive Cards as text, never as markup: untrusted fields need no escaping here."""
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": True, "text": title(event)},
+        {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in counts(event)]},
+    ]
+    failures = failure_lines(event)
+    if failures:
+        body.append({"type": "TextBlock", "wrap": True, "text": "First failures:", "weight": "Bolder"})
+        body += [
+            {"type": "TextBlock", "wrap": True, "fontType": "Monospace", "text": line} for line in failures
+        ]
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    link = batch_link(event, web_url)
+    if link:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Batch in Sidekiq Web", "url": link}]
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
+    }

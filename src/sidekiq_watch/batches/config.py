@@ -1,0 +1,150 @@
+"""Batch notification configuration: global channel defaults and routes with per-route overrides.
+
+Like Sidekiq Pro's ``config.options[:notifications][...]`` with options passed to ``Batch#on``
+merged over them: a route's options for a channel are merged over that channel's defaults
+(the route wins; mappings such as ``headers`` merge key by key). The first route whose event,
+description and bid patterns all match is used; without routes, every default channel hears
+every event. Errors name the route, the channel and the field.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..secrets import REFERENCE_PREFIXES, resolve_reference
+from .channels import Channel, build_channel
+from .payload import EVENTS, BatchEvent
+
+ROUTE_FIELDS = {"name", "events", "description", "bid", "channels"}
+TOP_FIELDS = {"web_url", "channels", "routes"}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    channels: tuple[Channel, ...]
+    events: tuple[str, ...] = EVENTS
+    description: str | None = None
+    bid: str | None = None
+
+    def matches(self, event: BatchEvent) -> bool:
+        if event.event not in self.events:
+            return False
+        if self.description is not None and not fnmatch.fnmatchcase(
+            event.status.description or "", self.description
+        ):
+            return False
+        return self.bid is None or fnmatch.fnmatchcase(event.bid, self.bid)
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    routes: tuple[Route, ...]
+    web_url: str | None = None
+
+    def route_for(self, event: BatchEvent) -> Route | None:
+        return next((route for route in self.routes if route.matches(event)), None)
+
+
+def merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Overrides win; nested mappings merge key by key."""
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def _route(raw: object, where: str, defaults: Mapping[str, Mapping[str, Any]]) -> Route:
+    data = _mapping(raw, where)
+    unknown = set(data) - ROUTE_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    name = str(data.get("name") or where)
+    where = f"{where} ({name})" if data.get("name") else where
+    events = data.get("events", list(EVENTS))
+    events = [events] if isinstance(events, str) else events
+    if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
+        raise ConfigError(f"{where}.events: expected complete and/or success, got {data.get('events')!r}")
+    chosen = data.get("channels", list(defaults))
+    if isinstance(chosen, list):
+        chosen = {channel: {} for channel in chosen}
+    chosen = _mapping(chosen, f"{where}.channels")
+    if not chosen:
+        raise ConfigError(f"{where}.channels: no channel to deliver to")
+    channels = []
+    for channel_name, overrides in chosen.items():
+        base = defaults.get(channel_name, {})
+        merged = merge(base, _mapping(overrides, f"{where}.channels.{channel_name}"))
+        channels.append(build_channel(str(channel_name), merged, f"{where}.channels.{channel_name}"))
+    patterns = {}
+    for key in ("description", "bid"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where}.{key}: expected a glob pattern such as 'Import*', got {value!r}")
+        patterns[key] = value
+    return Route(name, tuple(channels), tuple(events), patterns["description"], patterns["bid"])
+
+
+def parse_batch_config(document: object, origin: str) -> BatchConfig:
+    data = _mapping(document, origin)
+    unknown = set(data) - TOP_FIELDS
+    if unknown:
+        raise ConfigError(f"{origin}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    defaults = {
+        str(name): _mapping(options, f"channels.{name}")
+        for name, options in _mapping(data.get("channels"), "channels").items()
+    }
+    for name, options in defaults.items():  # validate every default on its own, even if no route uses it
+        build_channel(name, options, f"channels.{name}")
+    raw_routes = data.get("routes")
+    routes: tuple[Route, ...]
+    if raw_routes is None:
+        if not defaults:
+            raise ConfigError(f"{origin}: no channels configured")
+        routes = (_route({"name": "default"}, "routes[default]", defaults),)
+    else:
+        if not isinstance(raw_routes, list) or not raw_routes:
+            raise ConfigError("routes: expected a non-empty list")
+        routes = tuple(_route(raw, f"routes[{i}]", defaults) for i, raw in enumerate(raw_routes))
+    web_url = data.get("web_url")
+    if web_url is not None and not isinstance(web_url, str):
+        raise ConfigError(f"web_url: expected a URL, got {web_url!r}")
+    return BatchConfig(routes, web_url)
+
+
+def load_batch_config(reference: str | None) -> BatchConfig:
+    """From BATCH_CONFIG: a file path or ssm:/secretsmanager: reference, YAML or JSON."""
+    import yaml
+
+    if reference is None:
+        raise ConfigError(
+            "BATCH_CONFIG: not set; name the batch notification configuration (file or ssm:/name)"
+        )
+    if reference.startswith(REFERENCE_PREFIXES):
+        text = resolve_reference("BATCH_CONFIG", reference)
+    else:
+        try:
+            text = Path(reference).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"BATCH_CONFIG: cannot read {reference} ({exc.strerror})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{reference}: not valid YAML or JSON") from None
+    return parse_batch_config(document, reference)

@@ -1,0 +1,107 @@
+"""One incoming batch notification, from raw request to per-channel outcomes. Knows nothing of Lambda.
+
+Checks run cheapest and safest first: size (413), credentials (401), content type (415), JSON
+(400), payload fields (422), event name (400); only a request that passes all of them is
+delivered. Error bodies say what is wrong and never echo the request or a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..settings import Settings
+from .auth import challenge, is_authorized
+from .channels import Resources
+from .config import BatchConfig
+from .delivery_log import DeliveryLog
+from .fanout import fan_out
+from .payload import EVENTS, BatchEvent, BatchStatus, event_of
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _problem(status: int, message: str, **extra: Any) -> Reply:
+    return Reply(status, {"error": message, **extra})
+
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    raw = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    return raw.split(";")[0].strip().lower()
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Which field and why, without the offending input (it may be huge or hostile)."""
+    return [
+        {"field": ".".join(str(part) for part in error["loc"]) or "(body)", "problem": error["msg"][:200]}
+        for error in exc.errors(include_input=False, include_url=False)[:20]
+    ]
+
+
+def parse_request(settings: Settings, request: IncomingRequest) -> BatchEvent | Reply:
+    """The batch event, or the 4xx reply explaining why there is none."""
+    if len(request.body) > settings.batch_max_body_bytes:
+        return _problem(413, f"body is larger than {settings.batch_max_body_bytes} bytes")
+    if not is_authorized(settings, request.headers):
+        reply = _problem(401, "missing or wrong credentials")
+        return Reply(reply.status, reply.body, {"WWW-Authenticate": challenge(settings)})
+    if _content_type(request.headers) not in ("application/json", ""):
+        return _problem(415, "send the batch status as JSON (Content-Type: application/json)")
+    try:
+        document = json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return _problem(400, "body is not valid JSON")
+    if not isinstance(document, dict):
+        return _problem(422, "expected a JSON object with at least bid")
+    try:
+        status = BatchStatus.model_validate(document)
+    except ValidationError as exc:
+        return _problem(422, "the batch status is not valid", details=validation_errors(exc))
+    query_event = request.query.get("event")
+    if query_event is not None and query_event not in EVENTS:
+        return _problem(400, f"event must be one of {', '.join(EVENTS)}")
+    return BatchEvent(status, event_of(status, query_event))
+
+
+def receive(
+    settings: Settings,
+    request: IncomingRequest,
+    config: Callable[[], BatchConfig],
+    resources: Resources,
+    log: DeliveryLog,
+) -> Reply:
+    """Validate, route and fan out; 200 when every channel has it, 502 when one must be retried."""
+    parsed = parse_request(settings, request)
+    if isinstance(parsed, Reply):
+        return parsed
+    event = parsed
+    routes = config()
+    route = routes.route_for(event)
+    base = {"bid": event.bid, "event": event.event}
+    if route is None:
+        return Reply(200, {**base, "route": None, "deliveries": [], "note": "no route matches this batch"})
+    if routes.web_url and not resources.web_url:
+        resources.web_url = routes.web_url
+    outcomes = fan_out(event, route.channels, resources, log)
+    failed = [o for o in outcomes if o.status in ("failed", "in_progress")]
+    status = 200
+    if failed:
+        # 502 asks the sender to retry; only what did not get out is delivered again.
+        status = 502 if any(o.status == "failed" for o in failed) else 409
+    return Reply(status, {**base, "route": route.name, "deliveries": [o.as_dict() for o in outcomes]})

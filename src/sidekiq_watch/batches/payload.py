@@ -1,0 +1,72 @@
+"""The batch status payload, as Sidekiq Pro's webhook notifier sent it (and callbacks send it now).
+
+``bid``, ``total``, ``failures``, ``pending``, ``created_at``, ``complete``, ``description`` and
+``failure_info`` (``jid``, ``error_class``, ``error_message``, ``backtrace``); unknown fields
+are kept, never rejected, since every callback writer adds their own.
+
+Which event it is: the payload's ``event`` field if present, else the ``?event=`` query
+parameter, else derived from the counts: no job pending means ``success``, otherwise
+``complete`` (all jobs ran once, some failed and may be retrying).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
+BatchEventName = Literal["complete", "success"]
+EVENTS: tuple[BatchEventName, ...] = ("complete", "success")
+
+
+class FailureInfo(BaseModel):
+    """One failed job of the batch."""
+
+    model_config = ConfigDict(extra="allow")
+
+    jid: str | None = Field(default=None, max_length=200)
+    error_class: str | None = Field(default=None, max_length=1000)
+    error_message: str | None = Field(default=None, max_length=20_000)
+    backtrace: list[str] | str | None = None
+
+
+class BatchStatus(BaseModel):
+    """A batch's status as POSTed by the notifier or a callback."""
+
+    model_config = ConfigDict(extra="allow")
+
+    bid: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
+    total: NonNegativeInt | None = None
+    failures: NonNegativeInt | None = None
+    pending: NonNegativeInt | None = None
+    created_at: float | str | None = None
+    complete: bool | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    event: BatchEventName | None = None
+    failure_info: list[FailureInfo] = Field(default_factory=list, max_length=10_000)
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """A batch status and the event it reports: what channels are told about."""
+
+    status: BatchStatus
+    event: BatchEventName
+
+    @property
+    def bid(self) -> str:
+        return self.status.bid
+
+    @property
+    def succeeded(self) -> bool:
+        return self.event == "success"
+
+
+def event_of(status: BatchStatus, query_event: str | None = None) -> BatchEventName:
+    """The payload's own word first, then the query string's, then the counts."""
+    if status.event is not None:
+        return status.event
+    if query_event in EVENTS:
+        return query_event
+    return "success" if status.pending == 0 else "complete"

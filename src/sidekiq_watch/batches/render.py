@@ -1,0 +1,77 @@
+"""Words for a batch event, shared by every channel: a title, plain text, Slack blocks, HTML."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from ..slack import context, escape_mrkdwn, fields, header, section, truncate
+from .payload import BatchEvent
+
+FAILURES_SHOWN = 5
+
+
+def title(event: BatchEvent) -> str:
+    label = "succeeded" if event.succeeded else "complete"
+    description = f" ({truncate(event.status.description, 80)})" if event.status.description else ""
+    return f"Sidekiq batch {event.bid}{description} {label}"
+
+
+def counts(event: BatchEvent) -> list[tuple[str, str]]:
+    status = event.status
+    found = [("Total", status.total), ("Failures", status.failures), ("Pending", status.pending)]
+    return [(name, str(value)) for name, value in found if value is not None]
+
+
+def failure_lines(event: BatchEvent) -> list[str]:
+    lines = []
+    for failure in event.status.failure_info[:FAILURES_SHOWN]:
+        what = failure.error_class or "error"
+        message = truncate(failure.error_message or "", 300)
+        lines.append(f"{failure.jid or '?'}: {what}: {message}".rstrip(": "))
+    more = len(event.status.failure_info) - FAILURES_SHOWN
+    if more > 0:
+        lines.append(f"… and {more} more")
+    return lines
+
+
+def batch_link(event: BatchEvent, web_url: str | None) -> str | None:
+    return f"{web_url.rstrip('/')}/batches/{event.bid}" if web_url else None
+
+
+def plain_text(event: BatchEvent, web_url: str | None = None) -> str:
+    lines = [title(event), ", ".join(f"{name.lower()} {value}" for name, value in counts(event))]
+    failures = failure_lines(event)
+    if failures:
+        lines += ["Failures:", *(f"  {line}" for line in failures)]
+    link = batch_link(event, web_url)
+    if link:
+        lines.append(link)
+    return "\n".join(line for line in lines if line)
+
+
+def slack_payload(event: BatchEvent, web_url: str | None = None) -> dict[str, Any]:
+    """Block Kit with counts and the first failures; every payload text is escaped (it is untrusted)."""
+    emoji = "✅" if event.succeeded and not event.status.failures else "📦"
+    blocks: list[dict[str, Any]] = [header(f"{emoji} {title(event)}")]
+    if counts(event):
+        blocks.append(fields(counts(event)))
+    failures = failure_lines(event)
+    if failures:
+        blocks.append(section("*First failures*\n" + "\n".join(f"• `{escape_mrkdwn(f)}`" for f in failures)))
+    link = batch_link(event, web_url)
+    blocks.append(context(f"<{link}|Batch in Sidekiq Web>" if link else f"bid {escape_mrkdwn(event.bid)}"))
+    return {"text": escape_mrkdwn(f"{emoji} {title(event)}"), "blocks": blocks}
+
+
+def html_body(event: BatchEvent, web_url: str | None = None) -> str:
+    rows = "".join(f"<tr><th align='left'>{n}</th><td>{v}</td></tr>" for n, v in counts(event))
+    failures = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in failure_lines(event))
+    link = batch_link(event, web_url)
+    parts = [
+        f"<h2>{html.escape(title(event))}</h2>",
+        f"<table>{rows}</table>" if rows else "",
+        f"<h3>Failures</h3><ul>{failures}</ul>" if failures else "",
+        f"<p><a href='{html.escape(link)}'>Batch in Sidekiq Web</a></p>" if link else "",
+    ]
+    return "<html><body>" + "".join(parts) + "</body></html>"

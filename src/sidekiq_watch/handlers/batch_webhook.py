@@ -1,0 +1,106 @@
+"""BatchNotificationsFunction: a Lambda Function URL (or API Gateway HTTP API) receiving batch callbacks."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ..alerts.persistence.local_file import default_state_file
+from ..batches.auth import auth_required
+from ..batches.channels import Resources
+from ..batches.config import BatchConfig, load_batch_config
+from ..batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
+from ..batches.intake import IncomingRequest, Reply, receive
+from ..settings import Settings, load_settings
+
+logger = Logger(service="sidekiq-watch")
+metrics = Metrics(namespace="Sidekiq", service="sidekiq-watch")
+app = LambdaFunctionUrlResolver()
+PATHS = ("/", "/batches")
+
+
+@cache
+def current_settings() -> Settings:
+    return load_settings()
+
+
+@cache
+def resources() -> Resources:
+    settings = current_settings()
+    if not auth_required(settings):
+        logger.warning(
+            "The batch webhook accepts requests without credentials: set BATCH_AUTH_* to require them"
+        )
+    return Resources(timeout=settings.http_timeout_seconds, web_url=settings.sidekiq_web_url)
+
+
+def batch_config() -> BatchConfig:
+    return load_batch_config(current_settings().batch_config_reference)
+
+
+@cache
+def _dynamodb_client() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb")
+
+
+def persistence() -> BasePersistenceLayer:
+    settings = current_settings()
+    if settings.delivery_table:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        return DynamoDBPersistenceLayer(table_name=settings.delivery_table, boto3_client=_dynamodb_client())
+    return LocalFilePersistenceLayer(default_state_file().with_name("deliveries.json"))
+
+
+def _respond(reply: Reply) -> Response[Any]:
+    return Response(
+        status_code=reply.status, content_type="application/json", body=reply.body, headers=reply.headers
+    )
+
+
+def _receive() -> Response[Any]:
+    event = app.current_event
+    request = IncomingRequest(
+        headers=dict(event.headers or {}),
+        body=event.decoded_body.encode("utf-8")
+        if isinstance(event.decoded_body, str)
+        else event.decoded_body or b"",
+        query=dict(event.query_string_parameters or {}),
+    )
+    reply = receive(
+        current_settings(), request, batch_config, resources(), DeliveryLog(persistence, app.lambda_context)
+    )
+    for delivery in reply.body.get("deliveries", []):
+        metrics.add_metric(
+            name=f"Batch{delivery['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1
+        )
+    logger.info("Batch notification", extra={"status": reply.status, **reply.body})
+    return _respond(reply)
+
+
+for _path in PATHS:
+    app.post(_path)(_receive)
+    app.route(_path, method=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])(
+        lambda: _respond(Reply(405, {"error": "use POST"}, {"Allow": "POST"}))
+    )
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def _unexpected(exc: Exception) -> Response[Any]:
+    """Never a stack trace in the body: log it, answer 500 in words."""
+    logger.exception("Unexpected error handling a batch notification")
+    return _respond(Reply(500, {"error": "internal error; see the function's logs"}))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
