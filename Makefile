@@ -28,6 +28,8 @@ run: $(STAMP)
 # The same through the Lambda handler, as `sam local invoke` would run it.
 invoke: $(STAMP)
 	$(BIN)/sidekiq-watch invoke PollerFunction --event events/scheduled.json --env-vars events/env.json
+	$(BIN)/sidekiq-watch invoke BatchNotificationsFunction --event events/batch-complete-with-failures.json \
+		--env-vars events/env.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -46,7 +48,7 @@ build:
 	sam build
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
-build-PollerFunction:
+build-PollerFunction build-BatchNotificationsFunction:
 	$(MAKE) lambda-artifact ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
 
 lambda-artifact:

@@ -77,10 +77,11 @@ def fresh_handler_caches() -> Iterator[None]:
     yield
     import sys
 
-    module = sys.modules.get("sidekiq_watch.handlers.poller")
-    if module is not None:
-        for cached in (module.current_settings, module.http_session, module.state_store):  # type: ignore[attr-defined]
-            cached.cache_clear()
+    for name in ("sidekiq_watch.handlers.poller", "sidekiq_watch.handlers.batch_webhook"):
+        module = sys.modules.get(name)
+        for value in vars(module).values() if module else ():
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                value.cache_clear()
 
 
 def load_event(name: str) -> Any:

@@ -227,7 +227,8 @@ def deliver(
             **kwargs,
         )
     except TransportError as exc:
-        raise DeliveryError(location, f"{exc} (will be retried)", permanent=False) from None
+        detail = str(exc).removeprefix(f"{location}: ")
+        raise DeliveryError(location, f"{detail} (will be retried)", permanent=False) from None
     if 200 <= reply.status < 300:
         return reply
     remote = reply.text(200) or None

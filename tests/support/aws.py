@@ -18,3 +18,17 @@ def create_state_table(name: str = STATE_TABLE) -> str:
         BillingMode="PAY_PER_REQUEST",
     )
     return name
+
+
+DELIVERY_TABLE = "sidekiq-watch-deliveries"
+
+
+def create_delivery_table(name: str = DELIVERY_TABLE) -> str:
+    """The Powertools Idempotency table layout: partition key ``id``."""
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name

@@ -72,11 +72,11 @@ def test_poller_runs_on_python313_arm64_built_without_docker() -> None:
     from samtranslator.yaml_helper import yaml_parse
 
     template = yaml_parse(TEMPLATE.read_text())
-    function = template["Resources"]["PollerFunction"]
-    assert function["Metadata"] == {"BuildMethod": "makefile"}
+    for name in ("PollerFunction", "BatchNotificationsFunction"):
+        assert template["Resources"][name]["Metadata"] == {"BuildMethod": "makefile"}
+        assert f"build-{name}" in (ROOT / "Makefile").read_text()
     assert template["Globals"]["Function"]["Runtime"] == "python3.13"
     assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
-    assert "build-PollerFunction:" in (ROOT / "Makefile").read_text()
 
 
 def test_schedule_invokes_the_poller_every_5_minutes_by_default(transformed: dict[str, Any]) -> None:
@@ -103,9 +103,9 @@ def test_iam_grants_no_wildcard_actions_or_resources(transformed: dict[str, Any]
 
 
 def test_iam_reads_exactly_the_webhook_parameter(transformed: dict[str, Any]) -> None:
-    [role] = resources_of(transformed, "AWS::IAM::Role").values()
+    role = transformed["Resources"]["PollerFunctionRole"]
     found = [
-        (s["Action"], s["Resource"].get("Fn::Sub"))
+        (s["Action"], s["Resource"].get("Fn::Sub") if isinstance(s["Resource"], dict) else None)
         for policy in role["Properties"]["Policies"]
         for s in statements(policy["PolicyDocument"])
     ]
@@ -116,9 +116,12 @@ def test_iam_reads_exactly_the_webhook_parameter(transformed: dict[str, Any]) ->
 
 
 def test_log_retention_is_set(transformed: dict[str, Any]) -> None:
-    [group] = resources_of(transformed, "AWS::Logs::LogGroup").values()
-    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${PollerFunction}"}
+    groups = resources_of(transformed, "AWS::Logs::LogGroup").values()
+    assert {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in groups} == {
+        "/aws/lambda/${PollerFunction}",
+        "/aws/lambda/${BatchNotificationsFunction}",
+    }
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
 
 
 def test_webhook_is_never_a_plain_environment_value(transformed: dict[str, Any]) -> None:
@@ -134,8 +137,7 @@ def test_every_event_file_is_valid_json(path: Any) -> None:
 
 
 def test_state_table_is_on_demand_with_ttl_and_point_in_time_recovery(transformed: dict[str, Any]) -> None:
-    [table] = resources_of(transformed, "AWS::DynamoDB::Table").values()
-    props = table["Properties"]
+    props = transformed["Resources"]["StateTable"]["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -143,7 +145,7 @@ def test_state_table_is_on_demand_with_ttl_and_point_in_time_recovery(transforme
 
 
 def test_iam_reaches_only_the_state_table(transformed: dict[str, Any]) -> None:
-    [role] = resources_of(transformed, "AWS::IAM::Role").values()
+    role = transformed["Resources"]["PollerFunctionRole"]
     dynamodb = [
         s
         for policy in role["Properties"]["Policies"]
@@ -162,3 +164,43 @@ def test_iam_reaches_only_the_state_table(transformed: dict[str, Any]) -> None:
     ]
     variables = transformed["Resources"]["PollerFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["STATE_TABLE"] == {"Ref": "StateTable"}
+
+
+def test_batch_function_has_a_function_url_checked_by_the_function(transformed: dict[str, Any]) -> None:
+    [url] = resources_of(transformed, "AWS::Lambda::Url").values()
+    assert url["Properties"]["AuthType"] == "NONE"
+    assert url["Properties"]["TargetFunctionArn"] == {"Ref": "BatchNotificationsFunction"}
+    variables = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]["Environment"][
+        "Variables"
+    ]
+    assert variables["BATCH_AUTH_PASSWORD"] == {"Fn::Sub": "ssm:${BatchAuthPasswordParameter}"}
+    assert variables["DELIVERY_TABLE"] == {"Ref": "DeliveryTable"}
+
+
+def test_batch_function_has_a_dead_letter_queue(transformed: dict[str, Any]) -> None:
+    function = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["BatchDeadLetterQueue", "Arn"]}}
+
+
+def test_delivery_table_fits_powertools_idempotency(transformed: dict[str, Any]) -> None:
+    props = transformed["Resources"]["DeliveryTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_batch_function_may_send_only_from_its_ses_identity_and_to_its_topic(
+    transformed: dict[str, Any],
+) -> None:
+    role = transformed["Resources"]["BatchNotificationsFunctionRole"]
+    found = {
+        s["Action"] if isinstance(s["Action"], str) else ",".join(s["Action"]): s["Resource"]
+        for policy in role["Properties"]["Policies"]
+        for s in statements(policy["PolicyDocument"])
+    }
+    assert found["ses:SendEmail"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesIdentity}"
+    }
+    assert found["sns:Publish"] == {"Ref": "NotificationTopicArn"}
+    assert found["dynamodb:GetItem,dynamodb:PutItem,dynamodb:UpdateItem,dynamodb:DeleteItem"] == {
+        "Fn::GetAtt": ["DeliveryTable", "Arn"]
+    }

@@ -75,3 +75,16 @@ def test_invoke_restores_the_environment() -> None:
     before = dict(os.environ)
     invoke(TEMPLATE, "PollerFunction", EVENTS / "scheduled.json", env_vars_path=EVENTS / "env.json")
     assert dict(os.environ) == before
+
+
+def test_invoke_runs_the_batch_function_on_a_function_url_event(capsys: pytest.CaptureFixture[str]) -> None:
+    result = invoke(
+        TEMPLATE,
+        "BatchNotificationsFunction",
+        EVENTS / "batch-complete-with-failures.json",
+        env_vars_path=EVENTS / "env.json",
+    )
+    assert result["statusCode"] == 200
+    body = json.loads(result["body"])
+    assert (body["route"], body["deliveries"][0]["status"]) == ("imports", "delivered")
+    assert "[console] Sidekiq batch a8b2c1d4e5f60718" in capsys.readouterr().out

@@ -22,3 +22,21 @@ def test_the_example_configuration_document_is_valid() -> None:
     config = load_watch_config(load_settings({}), yaml.safe_load(example), "README")
     assert [t.name for t in config.targets] == ["shop", "billing"]
     assert len(config.targets[1].rules) == 4
+
+
+def test_the_example_batch_configuration_is_valid() -> None:
+    import yaml
+
+    from sidekiq_watch.batches.config import parse_batch_config
+
+    section = README[README.index("### Channels and routes") :]
+    example = re.findall(r"```yaml\n(.*?)```", section, re.S)[0]
+    config = parse_batch_config(yaml.safe_load(example), "README")
+    assert [r.name for r in config.routes] == ["imports", "failures-elsewhere"]
+
+
+def test_the_ruby_callback_shown_is_the_tested_one() -> None:
+    shown = re.findall(r"```ruby\n(.*?)```", README, re.S)[0]
+    tested = (ROOT / "docs" / "sidekiq_watch_callback.rb").read_text()
+    class_body = shown[: shown.index("batch.on(")].strip()
+    assert class_body in tested

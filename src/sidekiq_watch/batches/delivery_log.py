@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,16 @@ class LocalFilePersistenceLayer(BasePersistenceLayer):
         self._update(lambda records: records.pop(data_record.idempotency_key, None))
 
 
+class LocalDeadline:
+    """Outside Lambda: an in-progress record left by a crash unblocks after this long."""
+
+    def __init__(self, seconds: float = 120.0) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
 class DeliveryLog:
     """Runs each (bid, event, channel) delivery at most once successfully."""
 
@@ -115,8 +126,7 @@ class DeliveryLog:
             raise_on_no_idempotency_key=True,
             expires_after_seconds=RECORD_DAYS * 86400,
         )
-        if self.lambda_context is not None:
-            config.register_lambda_context(self.lambda_context)
+        config.register_lambda_context(self.lambda_context or LocalDeadline())  # type: ignore[arg-type]
         ran = False
 
         # A persistence layer per delivery: Powertools' layers keep per-call state; channels run in threads.

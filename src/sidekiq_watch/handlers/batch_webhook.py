@@ -93,6 +93,11 @@ for _path in PATHS:
     )
 
 
+@app.not_found
+def _not_found(exc: Exception) -> Response[Any]:
+    return _respond(Reply(404, {"error": f"no such path; POST batch notifications to {' or '.join(PATHS)}"}))
+
+
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def _unexpected(exc: Exception) -> Response[Any]:
     """Never a stack trace in the body: log it, answer 500 in words."""
@@ -103,4 +108,5 @@ def _unexpected(exc: Exception) -> Response[Any]:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="BatchRequests", unit=MetricUnit.Count, value=1)
     return app.resolve(event, context)

@@ -1,0 +1,63 @@
+"""The README's Ruby batch callback, run by real Ruby against the real handler logic on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sidekiq_watch.batches.intake import IncomingRequest, parse_request
+from sidekiq_watch.batches.payload import BatchEvent
+from sidekiq_watch.settings import load_settings
+from tests.conftest import ROOT
+from tests.support.servers import Received, Reply, local_server
+
+pytestmark = pytest.mark.integration
+CALLBACK = ROOT / "docs" / "sidekiq_watch_callback.rb"
+
+# Stands in for Sidekiq::Batch::Status: the same methods a callback receives.
+DRIVER = """
+require_relative ENV.fetch("CALLBACK")
+Failure = Struct.new(:jid, :error_class, :error_message, :backtrace)
+Status = Struct.new(:bid, :total, :failures, :pending, :created_at, :description, :failure_info) do
+  def complete? = true
+end
+status = Status.new("b1c2d3", 50, 1, 1, 1795589400.5, "Nightly <!channel> import",
+                    [Failure.new("j1", "RuntimeError", "boom", ["a.rb:1"])])
+SidekiqWatchCallback.new.on_complete(status, {})
+"""
+
+
+def test_the_documented_callback_posts_a_payload_the_webhook_accepts(tmp_path: Path) -> None:
+    if shutil.which("ruby") is None:
+        pytest.skip("needs ruby")
+    settings = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "pw"})
+    parsed: list[object] = []
+
+    def webhook(request: Received) -> Reply:
+        parsed.append(parse_request(settings, IncomingRequest(request.headers, request.body)))
+        return Reply(200, b"{}", {"Content-Type": "application/json"})
+
+    driver = tmp_path / "driver.rb"
+    driver.write_text(DRIVER)
+    with local_server(webhook) as server:
+        result = subprocess.run(
+            ["ruby", str(driver)],
+            env={
+                "CALLBACK": str(CALLBACK),
+                "SIDEKIQ_WATCH_URL": f"{server.url}/batches",
+                "SIDEKIQ_WATCH_PASSWORD": "pw",
+                "PATH": "/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    [event] = parsed
+    assert isinstance(event, BatchEvent)
+    assert (event.bid, event.event, event.status.total, event.status.pending) == ("b1c2d3", "complete", 50, 1)
+    assert event.status.failure_info[0].error_class == "RuntimeError"
