@@ -1,4 +1,4 @@
-"""What `sam build` runs (BuildMethod: makefile) yields a python3.13/arm64 artifact, no Docker needed."""
+"""What `sam build` runs (BuildMethod: makefile) yields python3.13/arm64 artifacts, no Docker needed."""
 
 from __future__ import annotations
 
@@ -13,27 +13,29 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.build
 
 
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("artifact")
+def build(target: str, directory: Path) -> Path:
     result = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "lambda-artifact",
-            f"ARTIFACTS_DIR={target}",
-            f"PYTHON={sys.executable}",
-        ],
+        ["make", "--no-print-directory", target, f"ARTIFACTS_DIR={directory}", f"PYTHON={sys.executable}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return target
+    return directory
 
 
-def test_artifact_holds_the_package_and_its_dependencies(artifact: Path) -> None:
+@pytest.fixture(scope="module")
+def poller(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build("build-PollerFunction", tmp_path_factory.mktemp("poller"))
+
+
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build("build-BatchNotificationsFunction", tmp_path_factory.mktemp("batches"))
+
+
+def test_poller_artifact_holds_the_package_and_its_dependencies(poller: Path) -> None:
     for name in (
         "sidekiq_watch/handlers/poller.py",
         "sidekiq_watch/alerts/default_config.yaml",
@@ -41,15 +43,35 @@ def test_artifact_holds_the_package_and_its_dependencies(artifact: Path) -> None
         "aws_lambda_powertools",
         "yaml",
     ):
-        assert (artifact / name).exists(), name
+        assert (poller / name).exists(), name
 
 
-def test_compiled_dependencies_are_for_python313_on_arm64(artifact: Path) -> None:
-    compiled = [p.name for p in artifact.rglob("*.so")]
+def test_compiled_dependencies_are_for_python313_on_arm64(poller: Path, batches: Path) -> None:
+    compiled = [p.name for p in [*poller.rglob("*.so"), *batches.rglob("*.so")]]
     assert compiled
     assert all("cpython-313-aarch64-linux-gnu" in name for name in compiled), compiled
 
 
-def test_what_the_runtime_provides_is_left_out(artifact: Path) -> None:
-    assert not (artifact / "boto3").exists()
-    assert not (artifact / "botocore").exists()
+def test_what_the_runtime_provides_is_left_out(poller: Path, batches: Path) -> None:
+    for artifact in (poller, batches):
+        assert not (artifact / "boto3").exists()
+        assert not (artifact / "botocore").exists()
+
+
+def test_only_the_batch_artifact_carries_pydantic(poller: Path, batches: Path) -> None:
+    assert (batches / "pydantic_core").exists()
+    assert not (poller / "pydantic").exists()
+
+
+def test_the_poller_never_imports_pydantic() -> None:
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('pydantic', 'pydantic_core'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import sidekiq_watch.handlers.poller, sidekiq_watch.cli\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
