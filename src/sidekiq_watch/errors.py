@@ -52,6 +52,8 @@ SourceKind = Literal[
     "unknown_shape",
     "bad_value",
     "not_found",
+    "auth",
+    "protocol",
 ]
 
 

@@ -246,7 +246,11 @@ def build_watcher(
 
     def source_for(target: Target) -> StatsSource:
         return make_source(
-            target.stats_url, target.auth, timeout=settings.http_timeout_seconds, session=session
+            target.stats_url,
+            target.auth,
+            timeout=settings.http_timeout_seconds,
+            session=session,
+            namespace=target.namespace,
         )
 
     def notifier_for(target: Target) -> Notifier:

@@ -24,7 +24,7 @@ log = logging.getLogger("sidekiq_watch")
 DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
 DEFAULT_BATCH_MAX_BODY_BYTES = 256 * 1024
 
-SourceScheme = Literal["http", "file"]
+SourceScheme = Literal["http", "file", "redis"]
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
@@ -67,6 +67,7 @@ class Settings:
     retry_threshold: int | None = None
     http_timeout_seconds: float = DEFAULT_HTTP_TIMEOUT_SECONDS
     sidekiq_web_url: str | None = None
+    redis_namespace: str | None = None
     config_reference: str | None = None
     state_table: str | None = None
     state_file: str | None = None
@@ -89,7 +90,8 @@ class Settings:
 # Every variable the settings read, with what it means: the README's reference is checked against it.
 VARIABLES: dict[str, str] = {
     "SIDEKIQ_STATS_URL": "Where to read Sidekiq's figures: an http(s):// URL (hand-written endpoint, "
-    "Sidekiq Web's /stats or /stats/queues) or a local JSON file path.",
+    "Sidekiq Web's /stats or /stats/queues), Sidekiq's Redis (redis:// or rediss://, db in the path) "
+    "or a local JSON file path.",
     "SIDEKIQ_STATS_USERNAME": "HTTP Basic user name for the stats URL.",
     "SIDEKIQ_STATS_PASSWORD": "HTTP Basic password for the stats URL (secret; may be ssm:/… or "
     "secretsmanager:…).",
@@ -97,6 +99,7 @@ VARIABLES: dict[str, str] = {
     "SIDEKIQ_STATS_TOKEN_HEADER names another header (secret; may be a reference).",
     "SIDEKIQ_STATS_TOKEN_HEADER": "Header that carries SIDEKIQ_STATS_TOKEN as is (e.g. X-Api-Key). "
     "Default: Authorization with 'Bearer '.",
+    "SIDEKIQ_REDIS_NAMESPACE": "The redis-namespace prefix Sidekiq's keys carry, if any (redis:// sources).",
     "SIDEKIQ_SOURCE_NAME": "Name of this Sidekiq in messages and metrics. Default: the stats URL's host.",
     "SLACK_WEBHOOK_URL": "Slack incoming webhook URL (secret; may be a reference). Unset: dry run, "
     "the message is printed.",
@@ -149,6 +152,8 @@ def stats_scheme(url: str) -> SourceScheme | None:
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("http", "https"):
         return "http"
+    if scheme in ("redis", "rediss"):
+        return "redis"
     if scheme in ("", "file") or (len(scheme) == 1 and url[1:3] in (":\\", ":/")):
         return "file"
     return None
@@ -234,16 +239,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if scheme is None:
             problems.append(
                 f"SIDEKIQ_STATS_URL: unsupported scheme {urlsplit(stats_url).scheme!r}; "
-                "use http(s):// or a file path"
+                "use http(s)://, redis(s):// or a file path"
             )
         elif scheme == "http":
             _check_url("SIDEKIQ_STATS_URL", stats_url, problems, secret=False)
+        elif scheme == "redis" and not urlsplit(stats_url).hostname:
+            problems.append(f"SIDEKIQ_STATS_URL: {stats_url!r} has no host")
+        elif scheme == "redis" and urlsplit(stats_url).password:
+            problems.append(
+                "SIDEKIQ_STATS_URL: put the Redis password in SIDEKIQ_STATS_PASSWORD (a secret "
+                "reference), not in the URL"
+            )
 
     username = _text(env, "SIDEKIQ_STATS_USERNAME")
     password = _secret(env, "SIDEKIQ_STATS_PASSWORD", problems)
     token = _secret(env, "SIDEKIQ_STATS_TOKEN", problems)
     token_header = _text(env, "SIDEKIQ_STATS_TOKEN_HEADER") or "Authorization"
-    if (username is None) != (password is None):
+    redis_source = stats_url is not None and stats_scheme(stats_url) == "redis"
+    if (username is None) != (password is None) and not (redis_source and username is None):
         problems.append(
             "SIDEKIQ_STATS_USERNAME and SIDEKIQ_STATS_PASSWORD: set both for HTTP Basic, or neither"
         )
@@ -279,6 +292,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_threshold=None if threshold < 0 else int(threshold),
         http_timeout_seconds=float(timeout),
         sidekiq_web_url=_text(env, "SIDEKIQ_WEB_URL"),
+        redis_namespace=_text(env, "SIDEKIQ_REDIS_NAMESPACE"),
         config_reference=_text(env, "SIDEKIQ_WATCH_CONFIG"),
         state_table=_text(env, "STATE_TABLE"),
         state_file=_text(env, "STATE_FILE"),

@@ -10,7 +10,7 @@ import pytest
 from sidekiq_watch.cli import EXIT_ALERT, EXIT_OK, main
 from sidekiq_watch.settings import StatsAuth
 from sidekiq_watch.stats.sources import HttpStatsSource
-from tests.support.real_sidekiq import RealSidekiq, real_sidekiq
+from tests.support.real_sidekiq import RealSidekiq, real_sidekiq, wait_until
 from tests.support.servers import LocalServer, Reply, local_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.sidekiq]
@@ -103,3 +103,27 @@ def test_a_whole_life_fires_once_stays_quiet_and_resolves_once(
         "🚨 Sidekiq real: FIRING: retries &gt; 50 (retries is 51)",
         "✅ Sidekiq real: RESOLVED: retries &gt; 50 (retries is 0)",
     ]
+
+
+def test_redis_source_agrees_with_sidekiq_web(sidekiq: RealSidekiq) -> None:
+    from sidekiq_watch.stats.redis_source import RedisStatsSource
+
+    sidekiq.control("/clear_all")
+    sidekiq.fail_jobs(3)
+    sidekiq.control("/schedule?count=2")
+    sidekiq.control("/kill?count=1")
+    sidekiq.control("/park?queue=parked&count=2")
+    sidekiq.control("/slow?seconds=6")
+    wait_until(lambda: sidekiq.stats()["busy"] == 1, "a job to be busy")
+    before = sidekiq.stats()
+    snapshot = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read()
+    after = sidekiq.stats()
+    for figure in ("busy", "processes", "enqueued", "scheduled", "retries", "dead"):
+        assert getattr(snapshot, figure) == before[figure] == after[figure], figure
+    for counter in ("processed", "failed"):  # flushed by the worker every few seconds
+        assert before[counter] <= getattr(snapshot, counter) <= after[counter], counter
+    assert snapshot.queues == sidekiq.get("/sidekiq/stats/queues")
+    assert (snapshot.retries, snapshot.dead, snapshot.scheduled, snapshot.busy) == (2, 1, 2, 1)
+    sidekiq_latency = sidekiq.control("/latency?queue=parked")["latency"]
+    assert snapshot.queue_latencies is not None
+    assert abs(snapshot.queue_latencies["parked"] - sidekiq_latency) < 1.0

@@ -64,9 +64,11 @@ class RealSidekiq:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:  # noqa: S310 - loopback
             return json.loads(response.read())
 
-    def control(self, path: str) -> None:
+    def control(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self.url}/control{path}", timeout=10) as response:  # noqa: S310
             assert response.status == 200
+            body = response.read()
+        return json.loads(body) if body.startswith(b"{") else None
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self.get("/sidekiq/stats")["sidekiq"]
@@ -77,6 +79,10 @@ class RealSidekiq:
         target = self.stats()["retries"] + count
         self.control(f"/enqueue?count={count}")
         wait_until(lambda: self.stats()["retries"] == target, f"retries to reach {target}")
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def clear_retries(self) -> None:
         self.control("/clear_retries")

@@ -21,6 +21,7 @@ from .history import DEFAULT_HISTORY_SIZE
 from .rules import Rule, parse_rule
 
 TARGET_FIELDS = {
+    "namespace",
     "name",
     "url",
     "username",
@@ -46,6 +47,7 @@ class Target:
     web_url: str | None = None
     slack_webhook_url: Secret | None = None
     slack_channel: str | None = None
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,13 +104,15 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
     where = f"{where} ({name})"
     url = _optional_text(raw, "url", where)
     if not url or stats_scheme(url) is None:
-        raise ConfigError(f"{where}.url: expected an http(s):// URL or a file path, got {url!r}")
+        raise ConfigError(
+            f"{where}.url: expected an http(s):// or redis(s):// URL or a file path, got {url!r}"
+        )
     if stats_scheme(url) == "http" and not urlsplit(url).hostname:
         raise ConfigError(f"{where}.url: {url!r} has no host")
     username = _optional_text(raw, "username", where)
     password = _secret(raw, "password", where)
     token = _secret(raw, "token", where)
-    if (username is None) != (password is None):
+    if (username is None) != (password is None) and not (stats_scheme(url) == "redis" and username is None):
         raise ConfigError(f"{where}: set both username and password for HTTP Basic, or neither")
     webhook = _secret(raw, "slack_webhook_url", where)
     if webhook is not None and not webhook.raw.startswith((*REFERENCE_PREFIXES, "http://", "https://")):
@@ -124,6 +128,7 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
         web_url=_optional_text(raw, "web_url", where),
         slack_webhook_url=webhook,
         slack_channel=_optional_text(raw, "slack_channel", where),
+        namespace=_optional_text(raw, "namespace", where),
     )
 
 
@@ -211,4 +216,5 @@ def env_target(settings: Settings, rules: tuple[Rule, ...]) -> Target:
         auth=settings.stats_auth,
         rules=rules,
         web_url=settings.sidekiq_web_url,
+        namespace=settings.redis_namespace,
     )

@@ -137,9 +137,19 @@ def _decode_json(raw: bytes, location: str) -> object:
 
 
 def make_source(
-    url: str, auth: StatsAuth, *, timeout: float, session: requests.Session | None = None
+    url: str,
+    auth: StatsAuth,
+    *,
+    timeout: float,
+    session: requests.Session | None = None,
+    namespace: str | None = None,
 ) -> StatsSource:
-    """The source a stats location describes: HTTP(S) or a local file."""
-    if stats_scheme(url) == "http":
+    """The source a stats location describes: HTTP(S), Sidekiq's Redis, or a local file."""
+    scheme = stats_scheme(url)
+    if scheme == "http":
         return HttpStatsSource(url, auth, timeout=timeout, session=session)
+    if scheme == "redis":
+        from .redis_source import RedisStatsSource  # redis-py is imported only by those who use it
+
+        return RedisStatsSource(url, auth, timeout=timeout, namespace=namespace)
     return FileStatsSource(url)

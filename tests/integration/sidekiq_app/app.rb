@@ -24,6 +24,21 @@ control = lambda do |env|
     count.times { |i| FailingJob.perform_async(i) }
   when "/clear_retries"
     Sidekiq::RetrySet.new.clear
+  when "/clear_all"
+    [Sidekiq::RetrySet, Sidekiq::ScheduledSet, Sidekiq::DeadSet].each { |set| set.new.clear }
+    Sidekiq::Queue.all.each(&:clear)
+  when "/schedule"
+    Integer(req.params.fetch("count", "1")).times { |i| FailingJob.perform_in(3600, i) }
+  when "/kill"
+    Sidekiq::RetrySet.new.first(Integer(req.params.fetch("count", "1"))).each(&:kill)
+  when "/park"
+    queue = req.params.fetch("queue", "parked")
+    Integer(req.params.fetch("count", "1")).times { |i| Sidekiq::Client.push("class" => "FailingJob", "queue" => queue, "args" => [i]) }
+  when "/slow"
+    SlowJob.perform_async(Float(req.params.fetch("seconds", "5")))
+  when "/latency"
+    latency = Sidekiq::Queue.new(req.params.fetch("queue", "default")).latency
+    return [200, { "Content-Type" => "application/json" }, [JSON.generate(latency: latency)]]
   else
     return [404, {}, ["unknown control"]]
   end

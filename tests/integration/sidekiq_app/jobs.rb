@@ -10,3 +10,12 @@ class FailingJob
     raise "integration failure #{n}"
   end
 end
+
+class SlowJob
+  include Sidekiq::Worker
+  sidekiq_options retry: false
+
+  def perform(seconds)
+    sleep(seconds)
+  end
+end

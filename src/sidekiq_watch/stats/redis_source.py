@@ -1,0 +1,187 @@
+"""Sidekiq's figures read straight from its Redis, computed as ``Sidekiq::Stats`` does.
+
+Two pipelined round trips: counters, sorted-set sizes and the process/queue sets first; then
+each process's heartbeat and busy count and each queue's length and oldest job. Only
+read-only commands (GET, ZCARD, SMEMBERS, HMGET, LLEN, LINDEX), never KEYS, so a read-only
+ACL user suffices:
+``ACL SETUSER sidekiq-watch on >PASSWORD ~* -@all +get +zcard +smembers +hmget +llen +lindex +ping``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import SourceError
+from ..settings import StatsAuth
+from .snapshot import Snapshot
+
+_CLIENTS: dict[tuple[str, StatsAuth, float], Any] = {}
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def job_latency(entry: bytes | str | None, now: float) -> float:
+    """Seconds since the oldest job was enqueued: ``enqueued_at`` is float seconds up to Sidekiq 7
+    and integer milliseconds from Sidekiq 8, exactly as ``Sidekiq::Queue#latency`` tells them apart."""
+    if not entry:
+        return 0.0
+    try:
+        job = json.loads(entry)
+    except (ValueError, UnicodeDecodeError):
+        return 0.0
+    enqueued_at = job.get("enqueued_at") if isinstance(job, dict) else None
+    if isinstance(enqueued_at, float):
+        return now - enqueued_at
+    if isinstance(enqueued_at, int) and not isinstance(enqueued_at, bool):
+        return (now * 1000 - enqueued_at) / 1000.0
+    return 0.0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _int(value: bytes | str | int | None) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class RedisStatsSource:
+    """Reads a Sidekiq's figures from its Redis (``redis://`` or ``rediss://`` for TLS)."""
+
+    def __init__(self, url: str, auth: StatsAuth, *, timeout: float, namespace: str | None = None) -> None:
+        self.url = url
+        self.auth = auth
+        self.timeout = timeout
+        self.prefix = f"{namespace}:" if namespace else ""
+        self.location = f"Redis {redacted(url)}" + (f" (namespace {namespace})" if namespace else "")
+
+    def _key(self, name: str) -> str:
+        """Keys as redis-namespace writes them: ``NAMESPACE:key``."""
+        return self.prefix + name
+
+    def _client(self) -> Any:
+        import redis
+
+        key = (self.url, self.auth, self.timeout)
+        client = _CLIENTS.get(key)
+        if client is None:
+            options: dict[str, Any] = {
+                "socket_timeout": self.timeout,
+                "socket_connect_timeout": self.timeout,
+                "health_check_interval": 30,
+                "retry_on_timeout": False,
+            }
+            if self.auth.username:
+                options["username"] = self.auth.username
+            if self.auth.password is not None:
+                options["password"] = self.auth.password.reveal()
+            client = redis.Redis.from_url(self.url, **options)
+            _CLIENTS[key] = client
+        return client
+
+    def read(self) -> Snapshot:
+        import redis
+
+        key = self._key
+        try:
+            client = self._client()
+            first = client.pipeline(transaction=False)
+            for name in ("stat:processed", "stat:failed"):
+                first.get(key(name))
+            for name in ("schedule", "retry", "dead"):
+                first.zcard(key(name))
+            first.smembers(key("processes"))
+            first.smembers(key("queues"))
+            processed, failed, scheduled, retries, dead, process_keys, queue_names = first.execute()
+            processes = sorted(_text(p) for p in process_keys)
+            queues = sorted(_text(q) for q in queue_names)
+            second = client.pipeline(transaction=False)
+            for process in processes:
+                second.hmget(key(process), "info", "busy")
+            for queue in queues:
+                second.llen(key(f"queue:{queue}"))
+                second.lindex(key(f"queue:{queue}"), -1)
+            answers = second.execute()
+        except redis.AuthenticationError:
+            raise SourceError(
+                "auth",
+                self.location,
+                "Redis refused the credentials; check the user and "
+                "password (SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD)",
+            ) from None
+        except redis.ResponseError as exc:
+            raise self._response_error(exc) from None
+        except redis.TimeoutError:
+            raise SourceError("timeout", self.location, "Redis did not answer in time") from None
+        except redis.ConnectionError as exc:
+            raise SourceError(
+                "connect", self.location, f"cannot talk to Redis ({_connection_reason(exc)})"
+            ) from None
+        now = time.time()
+        heartbeats = answers[: len(processes)]
+        alive = [(info, busy) for info, busy in heartbeats if info is not None]
+        sizes: dict[str, int] = {}
+        latencies: dict[str, float] = {}
+        rest = answers[len(processes) :]
+        for index, queue in enumerate(queues):
+            sizes[queue] = _int(rest[2 * index])
+            latencies[queue] = job_latency(rest[2 * index + 1], now)
+        return Snapshot(
+            shape="redis",
+            processed=_int(processed),
+            failed=_int(failed),
+            busy=sum(_int(busy) for _, busy in alive),
+            processes=len(alive),
+            enqueued=sum(sizes.values()),
+            scheduled=_int(scheduled),
+            retries=_int(retries),
+            dead=_int(dead),
+            default_latency=latencies.get("default", 0.0),
+            queues=sizes,
+            queue_latencies=latencies,
+        )
+
+    def _response_error(self, exc: Exception) -> SourceError:
+        text = str(exc)
+        if "WRONGTYPE" in text:
+            return SourceError(
+                "bad_value",
+                self.location,
+                "a key holds another kind of value than Sidekiq's (WRONGTYPE): is this Sidekiq's Redis, "
+                "database and namespace?",
+            )
+        if "NOPERM" in text:
+            return SourceError(
+                "auth",
+                self.location,
+                "the Redis user lacks a permission sidekiq-watch needs (see the ACL line in the README)",
+            )
+        code = next((word for word in text.split() if word.isupper() and len(word) > 2), "ERR")
+        return SourceError("protocol", self.location, f"Redis answered an error ({code})")
+
+
+def _connection_reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if (
+        "name or service not known" in text
+        or "nodename nor servname" in text
+        or "temporary failure in name" in text
+    ):
+        return "the host name could not be resolved"
+    if "refused" in text:
+        return "connection refused"
+    if "ssl" in text or "certificate" in text:
+        return "TLS failed"
+    return "connection lost"

@@ -1,0 +1,125 @@
+"""The Redis source against a real redis-server, with keys in Sidekiq's own layout."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidekiq_watch.errors import SourceError
+from sidekiq_watch.secrets import Secret
+from sidekiq_watch.settings import StatsAuth
+from sidekiq_watch.stats.redis_source import RedisStatsSource, job_latency
+from tests.support.real_redis import RedisServer, redis_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path) as running:
+        yield running
+
+
+def sidekiq_layout(r: Any, prefix: str = "", enqueued_at: float | int | None = None) -> None:
+    """What a Sidekiq cluster leaves in Redis: counters, sets, queues and two processes, one dead."""
+    key = lambda name: prefix + name  # noqa: E731
+    r.set(key("stat:processed"), 1200)
+    r.set(key("stat:failed"), 34)
+    for i in range(3):
+        r.zadd(key("schedule"), {json.dumps({"jid": f"s{i}"}): time.time() + 3600})
+    for i in range(51):
+        r.zadd(key("retry"), {json.dumps({"jid": f"r{i}"}): time.time() + 60})
+    r.zadd(key("dead"), {json.dumps({"jid": "d0"}): time.time()})
+    r.sadd(key("queues"), "default", "mailers")
+    stamp = time.time() - 42.0 if enqueued_at is None else enqueued_at
+    r.rpush(key("queue:default"), json.dumps({"jid": "newest", "enqueued_at": stamp + 40}))
+    r.rpush(
+        key("queue:default"), json.dumps({"jid": "oldest", "enqueued_at": stamp})
+    )  # LINDEX -1: the oldest
+    r.rpush(key("queue:mailers"), json.dumps({"jid": "m"}))
+    r.sadd(key("processes"), "web.1:100:abc", "web.2:200:def")
+    r.hset(
+        key("web.1:100:abc"),
+        mapping={"info": json.dumps({"hostname": "web.1"}), "busy": 3, "beat": time.time()},
+    )
+    # web.2's heartbeat hash expired: the process is gone though the set still names it.
+
+
+def test_figures_are_computed_as_sidekiq_stats_does(server: RedisServer) -> None:
+    sidekiq_layout(server.client())
+    snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert snapshot.figures() | {"default_latency": 0} == {
+        "processed": 1200,
+        "failed": 34,
+        "busy": 3,
+        "processes": 1,
+        "enqueued": 3,
+        "scheduled": 3,
+        "retries": 51,
+        "dead": 1,
+        "default_latency": 0,
+        "queue:default": 2,
+        "queue:mailers": 1,
+        "latency:default": snapshot.queue_latencies["default"],  # type: ignore[index]
+        "latency:mailers": 0.0,
+    }
+    assert snapshot.default_latency == pytest.approx(42.0, abs=1.0)
+
+
+def test_sidekiq_8_millisecond_timestamps(server: RedisServer) -> None:
+    sidekiq_layout(server.client(), enqueued_at=int((time.time() - 90) * 1000))
+    snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert snapshot.default_latency == pytest.approx(90.0, abs=1.0)
+
+
+def test_namespace_prefix(server: RedisServer) -> None:
+    sidekiq_layout(server.client(), prefix="shop:")
+    snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2, namespace="shop").read()
+    assert (snapshot.retries, snapshot.processes) == (51, 1)
+
+
+def test_foreign_data_is_reported_not_crashed_on(server: RedisServer) -> None:
+    server.client().set("retry", "not a sorted set")  # type: ignore[attr-defined]
+    with pytest.raises(SourceError, match="WRONGTYPE") as caught:
+        RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert caught.value.kind == "bad_value"
+
+
+def test_wrong_password_is_an_auth_error(tmp_path: Path) -> None:
+    with redis_server(tmp_path, password="right") as protected:
+        auth = StatsAuth(password=Secret("SIDEKIQ_STATS_PASSWORD", "wrong"))
+        with pytest.raises(SourceError, match="refused the credentials") as caught:
+            RedisStatsSource(protected.url, auth, timeout=2).read()
+        assert caught.value.kind == "auth"
+        assert "wrong" not in str(caught.value)
+        right = StatsAuth(password=Secret("SIDEKIQ_STATS_PASSWORD", "right"))
+        assert RedisStatsSource(protected.url, right, timeout=2).read().retries == 0
+
+
+def test_a_stopped_redis_is_a_connect_error(server: RedisServer) -> None:
+    source = RedisStatsSource(server.url, StatsAuth(), timeout=1)
+    source.read()
+    server.stop()
+    with pytest.raises(SourceError) as caught:
+        source.read()
+    assert caught.value.kind == "connect"
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (None, 0.0),
+        (b"not json", 0.0),
+        (json.dumps({"jid": "x"}), 0.0),
+        (json.dumps({"enqueued_at": 1000.5}), 10.0),
+        (json.dumps({"enqueued_at": 1_000_500}), 10.0),
+    ],
+    ids=["empty", "garbage", "no-stamp", "seconds-float", "milliseconds-int"],
+)
+def test_job_latency_reads_both_timestamp_formats(entry: Any, expected: float) -> None:
+    assert job_latency(entry, now=1010.5) == pytest.approx(expected)
