@@ -63,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     poll.add_argument("--dry-run", action="store_true", help="print the message even if a webhook is set")
     poll.add_argument("--json", action="store_true", help="print the poll report as JSON")
 
+    listen = commands.add_parser(
+        "listen",
+        help="follow batches live on Redis pub/sub and fan out their complete/success events",
+        description="A long-running process: pattern-subscribes to Sidekiq Pro's batch-* channels and "
+        "hands every complete (!) and success ($) to the channels and routes of BATCH_CONFIG, with the "
+        "same exactly-once records as the webhook function (DELIVERY_TABLE, else a local file). "
+        "Reconnects with backoff when Redis goes away; stops cleanly on SIGTERM or Ctrl-C.",
+    )
+    listen.add_argument(
+        "--redis-url", metavar="URL", help="Sidekiq's Redis (default: SIDEKIQ_STATS_URL if redis://)"
+    )
+    listen.add_argument("--namespace", metavar="NS", help="redis-namespace prefix (SIDEKIQ_REDIS_NAMESPACE)")
+    listen.add_argument("--config", metavar="FILE_OR_SSM", help="channels and routes (BATCH_CONFIG)")
+
     invoke = commands.add_parser(
         "invoke",
         help="run a function of template.yaml on an event file, in-process (sam local invoke without Docker)",
@@ -143,11 +157,62 @@ def _invoke(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _listen(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from .alerts.persistence.local_file import default_state_file
+    from .batches.channels import Resources
+    from .batches.config import load_batch_config
+    from .batches.delivery_log import DeliveryLog, persistence_for
+    from .batches.fanout import dispatch
+    from .batches.listen import BatchListener
+    from .batches.payload import BatchEvent
+    from .settings import load_settings, stats_scheme
+
+    settings = load_settings(os.environ)
+    redis_url = args.redis_url or (
+        settings.stats_url if settings.stats_url and stats_scheme(settings.stats_url) == "redis" else None
+    )
+    if not redis_url or stats_scheme(redis_url) != "redis":
+        raise ConfigError(
+            "--redis-url: give Sidekiq's Redis (redis:// or rediss://), or set SIDEKIQ_STATS_URL to it"
+        )
+    config = load_batch_config(args.config or settings.batch_config_reference)
+    resources = Resources(timeout=settings.http_timeout_seconds, web_url=settings.sidekiq_web_url)
+    log = DeliveryLog(
+        persistence_for(settings.delivery_table, default_state_file().with_name("deliveries.json"))
+    )
+    stop = threading.Event()
+
+    def deliver(event: BatchEvent) -> None:
+        _, outcomes = dispatch(event, config, resources, log)
+        told = ", ".join(f"{o.channel} {o.status}" for o in outcomes) or "no route matches"
+        print(f"batch {event.bid} {event.event} (failures {event.status.failures}): {told}", file=sys.stderr)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    listener = BatchListener(
+        redis_url,
+        deliver,
+        auth=settings.stats_auth,
+        namespace=args.namespace or settings.redis_namespace,
+        stop=stop,
+        timeout=settings.http_timeout_seconds,
+    )
+    listener.run()
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "poll":
             return _poll(args)
+        if args.command == "listen":
+            return _listen(args)
         return _invoke(args)
     except ConfigError as exc:
         print("configuration error:", file=sys.stderr)

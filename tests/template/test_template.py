@@ -103,7 +103,7 @@ def test_iam_grants_no_wildcard_actions_or_resources(transformed: dict[str, Any]
 
 
 def test_iam_reads_exactly_the_webhook_parameter(transformed: dict[str, Any]) -> None:
-    role = transformed["Resources"]["PollerFunctionRole"]
+    role = transformed["Resources"]["PollerRole"]
     found = [
         (s["Action"], s["Resource"].get("Fn::Sub") if isinstance(s["Resource"], dict) else None)
         for policy in role["Properties"]["Policies"]
@@ -145,7 +145,7 @@ def test_state_table_is_on_demand_with_ttl_and_point_in_time_recovery(transforme
 
 
 def test_iam_reaches_only_the_state_table(transformed: dict[str, Any]) -> None:
-    role = transformed["Resources"]["PollerFunctionRole"]
+    role = transformed["Resources"]["PollerRole"]
     dynamodb = [
         s
         for policy in role["Properties"]["Policies"]
@@ -204,3 +204,13 @@ def test_batch_function_may_send_only_from_its_ses_identity_and_to_its_topic(
     assert found["dynamodb:GetItem,dynamodb:PutItem,dynamodb:UpdateItem,dynamodb:DeleteItem"] == {
         "Fn::GetAtt": ["DeliveryTable", "Arn"]
     }
+
+
+def test_vpc_and_its_eni_permissions_only_when_subnets_are_given(transformed: dict[str, Any]) -> None:
+    function = transformed["Resources"]["PollerFunction"]["Properties"]
+    assert function["VpcConfig"]["Fn::If"][0] == "InVpc"
+    assert function["VpcConfig"]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    managed = transformed["Resources"]["PollerRole"]["Properties"]["ManagedPolicyArns"]
+    assert managed[1]["Fn::If"][0] == "InVpc"
+    assert "AWSLambdaVPCAccessExecutionRole" in managed[1]["Fn::If"][1]["Fn::Sub"]
+    assert all("VPCAccess" not in json.dumps(m) for m in managed[:1])

@@ -143,3 +143,14 @@ class DeliveryLog:
 
         result = attempt(delivery={"bid": bid, "event": event, "channel": channel})
         return str(result.get("detail", "")), not ran
+
+
+def persistence_for(delivery_table: str | None, local_file: Path) -> Callable[[], BasePersistenceLayer]:
+    """DynamoDB records when a table is named, else the local file; one factory, called per delivery."""
+    if not delivery_table:
+        return lambda: LocalFilePersistenceLayer(local_file)
+    import boto3
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    client = boto3.client("dynamodb")
+    return lambda: DynamoDBPersistenceLayer(table_name=delivery_table, boto3_client=client)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from ..errors import DeliveryError, SidekiqWatchError
 from .channels import Channel, Resources
+from .config import BatchConfig, Route
 from .delivery_log import DeliveryLog
 from .payload import BatchEvent
 
@@ -63,3 +64,15 @@ def fan_out(
         return [deliver_one(event, channels[0], resources, log)]
     with ThreadPoolExecutor(max_workers=len(channels)) as pool:
         return list(pool.map(lambda channel: deliver_one(event, channel, resources, log), channels))
+
+
+def dispatch(
+    event: BatchEvent, config: BatchConfig, resources: Resources, log: DeliveryLog
+) -> tuple[Route | None, list[Outcome]]:
+    """Route the event and fan it out: shared by the webhook function and ``sidekiq-watch listen``."""
+    route = config.route_for(event)
+    if route is None:
+        return None, []
+    if config.web_url and not resources.web_url:
+        resources.web_url = config.web_url
+    return route, fan_out(event, route.channels, resources, log)

@@ -19,7 +19,7 @@ from .auth import challenge, is_authorized
 from .channels import Resources
 from .config import BatchConfig
 from .delivery_log import DeliveryLog
-from .fanout import fan_out
+from .fanout import dispatch
 from .payload import EVENTS, BatchEvent, BatchStatus, event_of
 
 
@@ -91,14 +91,10 @@ def receive(
     if isinstance(parsed, Reply):
         return parsed
     event = parsed
-    routes = config()
-    route = routes.route_for(event)
+    route, outcomes = dispatch(event, config(), resources, log)
     base = {"bid": event.bid, "event": event.event}
     if route is None:
         return Reply(200, {**base, "route": None, "deliveries": [], "note": "no route matches this batch"})
-    if routes.web_url and not resources.web_url:
-        resources.web_url = routes.web_url
-    outcomes = fan_out(event, route.channels, resources, log)
     failed = [o for o in outcomes if o.status in ("failed", "in_progress")]
     status = 200
     if failed:

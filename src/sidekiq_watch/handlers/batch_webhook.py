@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..alerts.persistence.local_file import default_state_file
 from ..batches.auth import auth_required
 from ..batches.channels import Resources
 from ..batches.config import BatchConfig, load_batch_config
-from ..batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
+from ..batches.delivery_log import DeliveryLog, persistence_for
 from ..batches.intake import IncomingRequest, Reply, receive
 from ..settings import Settings, load_settings
 
@@ -45,19 +46,9 @@ def batch_config() -> BatchConfig:
 
 
 @cache
-def _dynamodb_client() -> Any:
-    import boto3
-
-    return boto3.client("dynamodb")
-
-
-def persistence() -> BasePersistenceLayer:
+def persistence() -> Callable[[], BasePersistenceLayer]:
     settings = current_settings()
-    if settings.delivery_table:
-        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-        return DynamoDBPersistenceLayer(table_name=settings.delivery_table, boto3_client=_dynamodb_client())
-    return LocalFilePersistenceLayer(default_state_file().with_name("deliveries.json"))
+    return persistence_for(settings.delivery_table, default_state_file().with_name("deliveries.json"))
 
 
 def _respond(reply: Reply) -> Response[Any]:
@@ -76,7 +67,7 @@ def _receive() -> Response[Any]:
         query=dict(event.query_string_parameters or {}),
     )
     reply = receive(
-        current_settings(), request, batch_config, resources(), DeliveryLog(persistence, app.lambda_context)
+        current_settings(), request, batch_config, resources(), DeliveryLog(persistence(), app.lambda_context)
     )
     for delivery in reply.body.get("deliveries", []):
         metrics.add_metric(
