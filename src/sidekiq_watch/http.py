@@ -63,6 +63,10 @@ def new_session() -> requests.Session:
     """A pooled session; one per container and host family keeps TLS connections warm."""
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
+    # Targets are polled concurrently, often several on one host: keep that many connections warm.
+    adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 

@@ -53,6 +53,8 @@ def local_server(responder: Responder) -> Iterator[LocalServer]:
     current = [responder]
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             request = Received(self.command, self.path, dict(self.headers), self.rfile.read(length))
@@ -70,8 +72,11 @@ def local_server(responder: Responder) -> Iterator[LocalServer]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128  # the default listen backlog of 5 drops bursts of connections
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

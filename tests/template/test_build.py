@@ -38,12 +38,19 @@ def batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_poller_artifact_holds_the_package_and_its_dependencies(poller: Path) -> None:
     for name in (
         "sidekiq_watch/handlers/poller.py",
-        "sidekiq_watch/alerts/default_config.yaml",
+        "sidekiq_watch/alerts/default_config.json",
         "requests",
         "aws_lambda_powertools",
         "yaml",
     ):
         assert (poller / name).exists(), name
+
+
+def test_yaml_loads_without_its_c_speedup(poller: Path) -> None:
+    assert not list((poller / "yaml").glob("_yaml*.so"))
+    code = "import sys; sys.modules['yaml._yaml'] = None; import yaml; assert yaml.safe_load('a: [1]') == {'a': [1]}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
 
 
 def test_compiled_dependencies_are_for_python313_on_arm64(poller: Path, batches: Path) -> None:
@@ -63,15 +70,36 @@ def test_only_the_batch_artifact_carries_pydantic(poller: Path, batches: Path) -
     assert not (poller / "pydantic").exists()
 
 
+BLOCK = (
+    "import sys, warnings\n"
+    "warnings.simplefilter('error')\n"
+    "class Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in BLOCKED:\n"
+    "            raise ImportError('blocked: ' + name)\n"
+    "sys.meta_path.insert(0, Block())\n"
+)
+
+
 def test_the_poller_never_imports_pydantic() -> None:
     code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('pydantic', 'pydantic_core'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import sidekiq_watch.handlers.poller, sidekiq_watch.cli\n"
+        "BLOCKED = ('pydantic', 'pydantic_core')\n"
+        + BLOCK
+        + "import sidekiq_watch.handlers.poller, sidekiq_watch.cli\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_http_works_without_charset_normalizer_as_the_artifacts_ship(poller: Path) -> None:
+    assert not (poller / "charset_normalizer").exists()
+    code = (
+        "BLOCKED = ('charset_normalizer', 'chardet')\n"
+        + BLOCK
+        + "import sidekiq_watch.http as h\nimport responses\n"
+        "with responses.RequestsMock() as mock:\n"
+        "    mock.get('https://x.example/s', body=b'{}')\n"
+        "    assert h.send(h.new_session(), 'GET', 'https://x.example/s', location='x', timeout=1).body == b'{}'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

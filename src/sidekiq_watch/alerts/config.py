@@ -7,9 +7,9 @@ error names where in the document it is: ``targets[1].rules[0]: comparator '>>' 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -134,12 +134,13 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
 
 def read_document(reference: str | None) -> tuple[object, str]:
     """The raw document and where it came from: the bundled default, a file, or an SSM parameter."""
+    if reference is None:
+        # JSON, so the common case never pays for importing a YAML parser at cold start.
+        text = (Path(__file__).parent / "default_config.json").read_text(encoding="utf-8")
+        return json.loads(text), "the bundled default configuration"
     import yaml
 
-    if reference is None:
-        text = resources.files(__package__).joinpath("default_config.yaml").read_text(encoding="utf-8")
-        origin = "the bundled default configuration"
-    elif reference.startswith(REFERENCE_PREFIXES):
+    if reference.startswith(REFERENCE_PREFIXES):
         text, origin = resolve_reference("SIDEKIQ_WATCH_CONFIG", reference), reference
     else:
         try:
