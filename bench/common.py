@@ -41,7 +41,7 @@ def slow_server(delay: float, body: dict[str, Any] | None = None, status: int = 
         request_queue_size = 1024  # the listen backlog: the default 5 drops bursts of connections
 
     server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

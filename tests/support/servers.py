@@ -77,7 +77,7 @@ def local_server(responder: Responder) -> Iterator[LocalServer]:
         request_queue_size = 128  # the default listen backlog of 5 drops bursts of connections
 
     server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield LocalServer(f"http://127.0.0.1:{server.server_address[1]}", received, current)
