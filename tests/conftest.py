@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 SECRET_WEBHOOK = "https://hooks.slack.com/services/T000TEST/B000TEST/s3cr3tW3bh00kT0k3n"
+# Every secret the tests configure contains this mark; no output of any test may.
+SECRET_MARK = "s3cr3t"
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -86,3 +91,49 @@ def fresh_handler_caches() -> Iterator[None]:
 
 def load_event(name: str) -> Any:
     return json.loads((EVENTS / name).read_text())
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, stream: io.TextIOBase, seen: list[str]) -> None:
+        self.stream, self.seen = stream, seen
+
+    def write(self, text: str) -> int:
+        self.seen.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+class _Recorder(logging.Handler):
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen = seen
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(("moto", "werkzeug")):  # the fakes' own chatter is not ours
+            self.seen.append(record.getMessage() + repr(record.__dict__))
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_any_output(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Scans everything a test prints or logs, even at DEBUG, for the configured secrets."""
+    seen: list[str] = []
+    recorder = _Recorder(seen)
+    loggers = [logging.getLogger(), logging.getLogger("sidekiq-watch")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(recorder)
+    logging.getLogger().setLevel(logging.DEBUG)
+    logging.getLogger("moto").setLevel(logging.WARNING)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Tee(out, seen), _Tee(err, seen)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(recorder)
+            logger.setLevel(level)
+    leaked = [text for text in seen if SECRET_MARK in text]
+    assert not leaked, f"a secret reached the output: {leaked[0][:300]!r}"

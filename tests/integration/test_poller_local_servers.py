@@ -53,13 +53,13 @@ def test_quiet_stats_post_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_basic_auth_reaches_the_stats_server(monkeypatch: pytest.MonkeyPatch) -> None:
     def guarded(request: Received) -> Reply:
-        expected = "Basic " + base64.b64encode(b"ops:pa55").decode()
+        expected = "Basic " + base64.b64encode(b"ops:s3cr3t-pa55").decode()
         if request.headers.get("Authorization") != expected:
             return Reply(401, b"no")
         return json_reply({"enqueued": 0, "retries": 0})
 
     monkeypatch.setenv("SIDEKIQ_STATS_USERNAME", "ops")
-    monkeypatch.setenv("SIDEKIQ_STATS_PASSWORD", "pa55")
+    monkeypatch.setenv("SIDEKIQ_STATS_PASSWORD", "s3cr3t-pa55")
     with local_server(guarded) as stats:
         assert main(["poll", "--stats-url", stats.url]) == EXIT_OK
 

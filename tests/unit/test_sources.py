@@ -28,24 +28,24 @@ def test_reads_sidekiq_web_stats_over_http() -> None:
 @responses.activate
 def test_basic_auth_is_sent() -> None:
     responses.get(URL, json={"retries": 1})
-    source(StatsAuth(username="ops", password=Secret("SIDEKIQ_STATS_PASSWORD", "pa55"))).read()
+    source(StatsAuth(username="ops", password=Secret("SIDEKIQ_STATS_PASSWORD", "s3cr3t-pa55"))).read()
     sent = responses.calls[0].request.headers["Authorization"]
-    assert sent == "Basic " + base64.b64encode(b"ops:pa55").decode()
+    assert sent == "Basic " + base64.b64encode(b"ops:s3cr3t-pa55").decode()
 
 
 @responses.activate
 def test_token_is_sent_as_bearer_by_default() -> None:
     responses.get(URL, json={"retries": 1})
-    source(StatsAuth(token=Secret("SIDEKIQ_STATS_TOKEN", "tok"))).read()
-    assert responses.calls[0].request.headers["Authorization"] == "Bearer tok"
+    source(StatsAuth(token=Secret("SIDEKIQ_STATS_TOKEN", "s3cr3t-tok"))).read()
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer s3cr3t-tok"
 
 
 @responses.activate
 def test_token_goes_in_the_named_header_as_is() -> None:
     responses.get(URL, json={"retries": 1})
-    source(StatsAuth(token=Secret("SIDEKIQ_STATS_TOKEN", "tok"), token_header="X-Api-Key")).read()
+    source(StatsAuth(token=Secret("SIDEKIQ_STATS_TOKEN", "s3cr3t-tok"), token_header="X-Api-Key")).read()
     headers = responses.calls[0].request.headers
-    assert headers["X-Api-Key"] == "tok"
+    assert headers["X-Api-Key"] == "s3cr3t-tok"
     assert "Authorization" not in headers
 
 

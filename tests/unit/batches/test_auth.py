@@ -5,8 +5,8 @@ import pytest
 from sidekiq_watch.batches.auth import is_authorized
 from sidekiq_watch.settings import load_settings
 
-BASIC = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "s3cret"})
-TOKEN = load_settings({"BATCH_AUTH_TOKEN": "t0ken", "BATCH_AUTH_TOKEN_HEADER": "X-Watch-Token"})
+BASIC = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "s3cr3t-pw"})
+TOKEN = load_settings({"BATCH_AUTH_TOKEN": "s3cr3t-t0ken", "BATCH_AUTH_TOKEN_HEADER": "X-Watch-Token"})
 
 
 def basic(credentials: str) -> dict[str, str]:
@@ -14,11 +14,11 @@ def basic(credentials: str) -> dict[str, str]:
 
 
 def test_right_basic_credentials_pass() -> None:
-    assert is_authorized(BASIC, basic("sidekiq:s3cret"))
+    assert is_authorized(BASIC, basic("sidekiq:s3cr3t-pw"))
 
 
 def test_header_names_are_case_insensitive() -> None:
-    assert is_authorized(BASIC, {"authorization": basic("sidekiq:s3cret")["Authorization"]})
+    assert is_authorized(BASIC, {"authorization": basic("sidekiq:s3cr3t-pw")["Authorization"]})
 
 
 @pytest.mark.parametrize(
@@ -26,10 +26,10 @@ def test_header_names_are_case_insensitive() -> None:
     [
         {},
         basic("sidekiq:wrong"),
-        basic("other:s3cret"),
+        basic("other:s3cr3t-pw"),
         basic("sidekiq"),
         {"Authorization": "Basic not-base64!"},
-        {"Authorization": "Bearer s3cret"},
+        {"Authorization": "Bearer s3cr3t-pw"},
         {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe").decode()},
     ],
     ids=["missing", "wrong-password", "wrong-user", "no-colon", "malformed", "wrong-scheme", "not-utf8"],
@@ -39,8 +39,8 @@ def test_wrong_missing_or_malformed_basic_is_refused(headers: dict[str, str]) ->
 
 
 def test_token_in_its_header_passes_and_a_wrong_one_does_not() -> None:
-    assert is_authorized(TOKEN, {"X-Watch-Token": "t0ken"})
-    assert not is_authorized(TOKEN, {"X-Watch-Token": "t0ke"})
+    assert is_authorized(TOKEN, {"X-Watch-Token": "s3cr3t-t0ken"})
+    assert not is_authorized(TOKEN, {"X-Watch-Token": "s3cr3t-t0ke"})
     assert not is_authorized(TOKEN, {})
 
 
@@ -54,5 +54,5 @@ def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     compared: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
     monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
-    is_authorized(BASIC, basic("wrong:s3cret"))
+    is_authorized(BASIC, basic("wrong:s3cr3t-pw"))
     assert len(compared) == 2  # user and password both compared, whatever was wrong

@@ -25,7 +25,7 @@ def configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config.write_text(f"channels:\n  ops:\n    type: webhook\n    url: {HOOK}\n")
     monkeypatch.setenv("BATCH_CONFIG", str(config))
     monkeypatch.setenv("BATCH_AUTH_USERNAME", "sidekiq")
-    monkeypatch.setenv("BATCH_AUTH_PASSWORD", "change-me")
+    monkeypatch.setenv("BATCH_AUTH_PASSWORD", "s3cr3t-change-me")
     for cached in (batch_webhook.current_settings, batch_webhook.resources):
         cached.cache_clear()
 
@@ -37,6 +37,7 @@ def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
 
 def event(name: str = "batch-complete-with-failures.json", **changes: Any) -> dict[str, Any]:
     found = copy.deepcopy(load_event(name))
+    found["headers"]["authorization"] = "Basic " + base64.b64encode(b"sidekiq:s3cr3t-change-me").decode()
     for key, value in changes.items():
         if key == "headers":
             found["headers"].update(value)

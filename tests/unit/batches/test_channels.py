@@ -52,14 +52,14 @@ def test_webhook_posts_the_payload_with_basic_auth_and_headers() -> None:
         {
             "url": "https://hooks.example.com/batches",
             "username": "u",
-            "password": "p",
+            "password": "s3cr3t-p",
             "headers": {"X-Team": "data"},
         },
     )
     request = responses.calls[0].request
     sent = json.loads(request.body)
     assert (sent["bid"], sent["event"], sent["failures"]) == ("a8b2c1d4e5f60718", "complete", 2)
-    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"u:s3cr3t-p").decode()
     assert request.headers["X-Team"] == "data"
     assert detail == "HTTP 204"
 
@@ -86,19 +86,19 @@ def test_campfire_bot_url_gets_a_text_body() -> None:
 def test_classic_campfire_speaks_with_the_token() -> None:
     url = "https://acmecorp.campfirenow.com/room/111111/speak.json"
     responses.post(url, status=201)
-    deliver("campfire", {"subdomain": "acmecorp", "room_id": 111111, "token": "417"})
+    deliver("campfire", {"subdomain": "acmecorp", "room_id": 111111, "token": "s3cr3t-417"})
     request = responses.calls[0].request
     assert json.loads(request.body)["message"]["type"] == "TextMessage"
-    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"417:X").decode()
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"s3cr3t-417:X").decode()
 
 
 @responses.activate
 def test_hipchat_room_notification_v2() -> None:
     url = "https://chat.example.com/v2/room/111111/notification"
     responses.post(url, status=204)
-    deliver("hipchat", {"server": "https://chat.example.com", "room_id": "111111", "token": "0a01"})
+    deliver("hipchat", {"server": "https://chat.example.com", "room_id": "111111", "token": "s3cr3t-0a01"})
     request = responses.calls[0].request
-    assert request.headers["Authorization"] == "Bearer 0a01"
+    assert request.headers["Authorization"] == "Bearer s3cr3t-0a01"
     body = json.loads(request.body)
     assert (body["color"], body["notify"], body["message_format"]) == ("red", True, "text")
 
