@@ -139,4 +139,7 @@ def context(text: str) -> dict[str, Any]:
 
 
 def header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, 150), "emoji": True}}
+    """Headers are plain text, which Slack does not parse; angle brackets become look-alikes anyway,
+    so untrusted text in a header stays inert and readable even if a client did parse it."""
+    inert = text.replace("<", "‹").replace(">", "›")
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(inert, 150), "emoji": True}}

@@ -144,4 +144,3 @@ def test_redis_lost_mid_pipeline_is_a_connection_error() -> None:
         with pytest.raises(SourceError, match="cannot talk to Redis") as caught:
             RedisStatsSource(redis_url, StatsAuth(), timeout=2).read()
     assert caught.value.kind == "connect"
-

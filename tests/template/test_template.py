@@ -214,3 +214,30 @@ def test_vpc_and_its_eni_permissions_only_when_subnets_are_given(transformed: di
     assert managed[1]["Fn::If"][0] == "InVpc"
     assert "AWSLambdaVPCAccessExecutionRole" in managed[1]["Fn::If"][1]["Fn::Sub"]
     assert all("VPCAccess" not in json.dumps(m) for m in managed[:1])
+
+
+SECRET_VARIABLES = (
+    "SLACK_WEBHOOK_URL",
+    "SIDEKIQ_STATS_PASSWORD",
+    "SIDEKIQ_STATS_TOKEN",
+    "BATCH_AUTH_PASSWORD",
+    "BATCH_AUTH_TOKEN",
+)
+
+
+def test_secrets_are_never_plain_environment_values(transformed: dict[str, Any]) -> None:
+    """Every secret variable is a reference (ssm:/secretsmanager:) or empty, in every branch of every If."""
+    for function in resources_of(transformed, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        for name in SECRET_VARIABLES:
+            if name not in variables:
+                continue
+            pending = [variables[name]]
+            while pending:
+                value = pending.pop()
+                if isinstance(value, dict) and "Fn::If" in value:
+                    pending.extend(value["Fn::If"][1:])
+                elif isinstance(value, dict) and "Fn::Sub" in value:
+                    assert value["Fn::Sub"].startswith(("ssm:", "secretsmanager:")), (name, value)
+                else:
+                    assert value == "", (name, value)

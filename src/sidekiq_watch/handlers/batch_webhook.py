@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -57,13 +59,24 @@ def _respond(reply: Reply) -> Response[Any]:
     )
 
 
+def _body_bytes(body: str | None, base64_encoded: bool) -> bytes | None:
+    """The raw body; None when it claims base64 and is not (Powertools' decoded_body would raise)."""
+    if not base64_encoded:
+        return (body or "").encode("utf-8", errors="surrogatepass")
+    try:
+        return base64.b64decode(body or "", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _receive() -> Response[Any]:
     event = app.current_event
+    body = _body_bytes(event.body, event.is_base64_encoded)
+    if body is None:
+        return _respond(Reply(400, {"error": "body is marked base64 but is not valid base64"}))
     request = IncomingRequest(
         headers=dict(event.headers or {}),
-        body=event.decoded_body.encode("utf-8")
-        if isinstance(event.decoded_body, str)
-        else event.decoded_body or b"",
+        body=body,
         query=dict(event.query_string_parameters or {}),
     )
     reply = receive(
