@@ -141,5 +141,5 @@ def context(text: str) -> dict[str, Any]:
 def header(text: str) -> dict[str, Any]:
     """Headers are plain text, which Slack does not parse; angle brackets become look-alikes anyway,
     so untrusted text in a header stays inert and readable even if a client did parse it."""
-    inert = text.replace("<", "‹").replace(">", "›")
+    inert = text.replace("<", "\u2039").replace(">", "\u203a")  # single angle quotation marks
     return {"type": "header", "text": {"type": "plain_text", "text": truncate(inert, 150), "emoji": True}}

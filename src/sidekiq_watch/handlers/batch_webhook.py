@@ -71,7 +71,7 @@ def _body_bytes(body: str | None, base64_encoded: bool) -> bytes | None:
 
 def _receive() -> Response[Any]:
     event = app.current_event
-    body = _body_bytes(event.body, event.is_base64_encoded)
+    body = _body_bytes(event.body, bool(event.is_base64_encoded))
     if body is None:
         return _respond(Reply(400, {"error": "body is marked base64 but is not valid base64"}))
     request = IncomingRequest(
