@@ -47,8 +47,8 @@ def json_reply(payload: object, status: int = 200) -> Reply:
 
 
 @contextmanager
-def local_server(responder: Responder) -> Iterator[LocalServer]:
-    """A threaded HTTP server on a free loopback port; every request is recorded."""
+def local_server(responder: Responder, *, record: bool = True) -> Iterator[LocalServer]:
+    """A threaded HTTP server on a free loopback port; every request is recorded (unless told not to)."""
     received: list[Received] = []
     current = [responder]
 
@@ -58,7 +58,8 @@ def local_server(responder: Responder) -> Iterator[LocalServer]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             request = Received(self.command, self.path, dict(self.headers), self.rfile.read(length))
-            received.append(request)
+            if record:
+                received.append(request)
             reply = current[0](request)
             self.send_response(reply.status)
             for name, value in reply.headers.items():
