@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -62,6 +63,33 @@ def _parser() -> argparse.ArgumentParser:
     poll.add_argument("--state", metavar="FILE", help="local alert-state file (STATE_FILE)")
     poll.add_argument("--dry-run", action="store_true", help="print the message even if a webhook is set")
     poll.add_argument("--json", action="store_true", help="print the poll report as JSON")
+
+    check = commands.add_parser(
+        "check",
+        help="validate the configuration, resolve every secret, read every target once",
+        description="Loads and validates the whole configuration (environment, the targets-and-rules "
+        "document, BATCH_CONFIG if set), resolves every secret reference (naming any that cannot be read, "
+        "never printing a value), checks the alert state can be read, reads every target once and shows "
+        "each figure, its rule and its state, with the source's latency. Exit status: 0 all is well, "
+        "1 something is wrong (a check failed, a source could not be read, or a rule is firing), "
+        "2 the configuration itself is invalid.",
+    )
+    check.add_argument(
+        "--config", metavar="FILE_OR_SSM", help="targets and rules document (SIDEKIQ_WATCH_CONFIG)"
+    )
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+
+    notify = commands.add_parser(
+        "test-notify",
+        help="send a clearly marked test message to Slack and every batch channel",
+        description="Sends a test message, marked as such, to every Slack webhook the poller uses (global "
+        "and per target) and a test batch event to every channel of BATCH_CONFIG, and reports each outcome. "
+        "Exit status 0 when every one was delivered, 3 otherwise.",
+    )
+    notify.add_argument(
+        "--channel", metavar="NAME", help="only this one: slack, slack:TARGET or a batch channel name"
+    )
+    notify.add_argument("--json", action="store_true", help="machine-readable output")
 
     listen = commands.add_parser(
         "listen",
@@ -206,6 +234,100 @@ def _listen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+
+
+def _painter(stream: Any) -> Any:
+    """Colours only for a terminal (and never when NO_COLOR is set)."""
+    coloured = hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
+    return lambda text, colour: f"{colour}{text}{RESET}" if coloured else text
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(_plain(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell + " " * (widths[i] - len(_plain(cell))) for i, cell in enumerate(row)).rstrip()
+        for row in rows
+    ]
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\033\[[0-9;]*m", "", text)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .checks import run_check
+    from .http import new_session
+    from .settings import load_settings
+
+    env = dict(os.environ)
+    if args.config:
+        env["SIDEKIQ_WATCH_CONFIG"] = args.config
+    settings = load_settings(env)
+    out = sys.stdout
+    paint = _painter(out)
+
+    def progress(message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{message}", end="", file=sys.stderr, flush=True)
+
+    report = run_check(settings, new_session(), progress=None if args.json else progress)
+    if sys.stderr.isatty() and not args.json:
+        print("\r", end="", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        rows = [["", "what", "", "detail"]]
+        for item in report.checks:
+            mark = paint("ok", GREEN) if item.ok else paint("FAIL", RED)
+            rows.append([mark, item.area, item.name, item.detail])
+        print("\n".join(_table(rows)), file=out)
+        for target in report.targets:
+            latency = f"{target.latency_ms:.0f} ms" if target.latency_ms is not None else "-"
+            described = f"({target.shape or 'unreadable'}, {latency})"
+            print(
+                f"\n{target.name}  {paint(target.location, DIM)}  {described}",
+                file=out,
+            )
+            if target.error:
+                print(f"  {paint('cannot read', RED)}: {target.error}", file=out)
+                continue
+            colours = {"firing": RED, "ok": GREEN, "unknown": YELLOW}
+            rows = [["  figure", "value", "rule", "state"]]
+            for row in target.rows:
+                value = "-" if row["value"] is None else f"{row['value']:g}"
+                state = row["status"].upper() + (f" ({row['severity']})" if row["severity"] else "")
+                rows.append([f"  {row['figure']}", value, row["rule"], paint(state, colours[row["status"]])])
+            print("\n".join(_table(rows)), file=out)
+        verdict = "all is well" if report.ok and not report.firing else "something needs attention"
+        print(f"\n{paint(verdict, GREEN if report.ok and not report.firing else RED)}", file=out)
+    return EXIT_OK if report.ok and not report.firing else EXIT_ALERT
+
+
+def _test_notify(args: argparse.Namespace) -> int:
+    from .checks import notify_batch_channels, notify_targets
+    from .http import new_session
+    from .settings import load_settings
+
+    settings = load_settings(os.environ)
+    results = notify_targets(settings, new_session(), args.channel) + notify_batch_channels(
+        settings, args.channel
+    )
+    if not results:
+        raise ConfigError(
+            "test-notify: nothing to notify; set SLACK_WEBHOOK_URL or BATCH_CONFIG"
+            + (f" (or check --channel {args.channel})" if args.channel else "")
+        )
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        paint = _painter(sys.stdout)
+        rows = [["", "channel", "outcome"]]
+        rows += [[paint("sent", GREEN) if r.ok else paint("FAILED", RED), r.name, r.detail] for r in results]
+        print("\n".join(_table(rows)))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_DELIVERY
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -213,6 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _poll(args)
         if args.command == "listen":
             return _listen(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "test-notify":
+            return _test_notify(args)
         return _invoke(args)
     except ConfigError as exc:
         print("configuration error:", file=sys.stderr)

@@ -1,0 +1,283 @@
+"""`sidekiq-watch check` and `test-notify`: validate everything, read every target once, say what is wrong.
+
+Secrets are resolved to prove they can be read, and never shown: a check says which reference
+failed and why, nothing more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from .alerts.config import Target, WatchConfig, load_watch_config
+from .alerts.rules import evaluate
+from .errors import ConfigError, DeliveryError, SidekiqWatchError
+from .poll import open_store
+from .secrets import Secret
+from .settings import Settings
+from .slack import Payload, SlackWebhook, context, header, message_overrides, section
+from .stats.sources import make_source
+
+
+@dataclass
+class Check:
+    """One thing verified: ``ok`` False means the operator has something to fix."""
+
+    area: str
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"area": self.area, "name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class TargetCheck:
+    name: str
+    location: str
+    latency_ms: float | None = None
+    shape: str | None = None
+    error: str | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "source": self.location,
+            "latency_ms": self.latency_ms,
+            "shape": self.shape,
+            "error": self.error,
+            "rules": self.rows,
+        }
+
+
+@dataclass
+class CheckReport:
+    checks: list[Check] = field(default_factory=list)
+    targets: list[TargetCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks) and not any(t.error for t in self.targets)
+
+    @property
+    def firing(self) -> bool:
+        return any(row["status"] == "firing" for t in self.targets for row in t.rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "firing": self.firing,
+            "checks": [c.as_dict() for c in self.checks],
+            "targets": [t.as_dict() for t in self.targets],
+        }
+
+
+def watch_secrets(settings: Settings, config: WatchConfig | None) -> Iterator[Secret]:
+    for secret in (
+        settings.slack_webhook_url,
+        settings.stats_auth.password,
+        settings.stats_auth.token,
+        settings.batch_auth_password,
+        settings.batch_auth_token,
+    ):
+        if secret is not None:
+            yield secret
+    for target in config.targets if config else ():
+        for secret in (target.auth.password, target.auth.token, target.slack_webhook_url):
+            if secret is not None:
+                yield secret
+
+
+def batch_secrets(channels: Iterable[Any]) -> Iterator[Secret]:
+    for channel in channels:
+        for value in vars(channel).values():
+            if isinstance(value, Secret):
+                yield value
+
+
+def check_secret(secret: Secret) -> Check:
+    if secret.reference is None:
+        return Check("secret", secret.variable, True, "set as a literal value (consider ssm:/… in AWS)")
+    try:
+        secret.reveal()
+    except SidekiqWatchError as exc:
+        return Check("secret", secret.variable, False, str(exc))
+    return Check("secret", secret.variable, True, f"{secret.reference} can be read")
+
+
+def check_target(target: Target, settings: Settings, session: requests.Session) -> TargetCheck:
+    source = make_source(
+        target.stats_url,
+        target.auth,
+        timeout=settings.http_timeout_seconds,
+        session=session,
+        namespace=target.namespace,
+    )
+    result = TargetCheck(target.name, source.location)
+    started = time.perf_counter()
+    try:
+        snapshot = source.read()
+    except SidekiqWatchError as exc:
+        result.error = str(exc)
+        return result
+    finally:
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    result.shape = snapshot.shape
+    for finding in evaluate(snapshot.figures(), target.rules):
+        result.rows.append(
+            {
+                "figure": finding.subject,
+                "value": finding.value,
+                "rule": finding.key,
+                "status": finding.status,
+                "severity": finding.severity,
+            }
+        )
+    return result
+
+
+def run_check(
+    settings: Settings, session: requests.Session, progress: Callable[[str], None] | None = None
+) -> CheckReport:
+    report = CheckReport()
+    config: WatchConfig | None = None
+    try:
+        config = load_watch_config(settings)
+        report.checks.append(
+            Check(
+                "config",
+                settings.config_reference or "bundled rules",
+                True,
+                f"{len(config.targets)} target(s), {sum(len(t.rules) for t in config.targets)} rule(s)",
+            )
+        )
+    except ConfigError as exc:
+        report.checks.append(Check("config", settings.config_reference or "bundled rules", False, str(exc)))
+    batch_channels: list[Any] = []
+    if settings.batch_config_reference:
+        from .batches.config import load_batch_config
+
+        try:
+            batch = load_batch_config(settings.batch_config_reference)
+            batch_channels = list({c.name: c for route in batch.routes for c in route.channels}.values())
+            report.checks.append(
+                Check(
+                    "batch config",
+                    settings.batch_config_reference,
+                    True,
+                    f"{len(batch.routes)} route(s), {len(batch_channels)} channel(s)",
+                )
+            )
+        except ConfigError as exc:
+            report.checks.append(Check("batch config", settings.batch_config_reference, False, str(exc)))
+    for secret in [*watch_secrets(settings, config), *batch_secrets(batch_channels)]:
+        report.checks.append(check_secret(secret))
+    if config is None:
+        return report
+    try:
+        store = open_store(settings)
+        store.load(config.targets[0].name)
+        report.checks.append(Check("state", store.description, True, "readable"))
+    except SidekiqWatchError as exc:
+        report.checks.append(
+            Check("state", settings.state_table or settings.state_file or "local file", False, str(exc))
+        )
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(32, len(config.targets))) as pool:
+        futures = [pool.submit(check_target, t, settings, session) for t in config.targets]
+        for index, future in enumerate(futures, 1):
+            report.targets.append(future.result())
+            if progress:
+                progress(f"read {index}/{len(futures)} targets")
+    return report
+
+
+def sample_message(destination: str, when: datetime | None = None) -> Payload:
+    """The clearly marked test message `test-notify` sends."""
+    stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    text = f":white_check_mark: TEST from sidekiq-watch to {destination}: alerts will arrive here."
+    return {
+        "text": text,
+        "blocks": [
+            header("🧪 sidekiq-watch test message"),
+            section(f"This is a *test*, sent by `sidekiq-watch test-notify` at {stamp}. Nothing is wrong."),
+            context(f"Destination: {destination}"),
+        ],
+    }
+
+
+def notify_targets(settings: Settings, session: requests.Session, only: str | None) -> list[Check]:
+    """A clearly marked test message to every Slack webhook the poller would use."""
+    results: list[Check] = []
+    try:
+        config: WatchConfig | None = load_watch_config(settings)
+    except ConfigError:
+        config = None
+    destinations: dict[str, tuple[Secret, str | None]] = {}
+    if settings.slack_webhook_url is not None:
+        destinations["slack"] = (settings.slack_webhook_url, settings.slack_channel)
+    for target in config.targets if config else ():
+        if target.slack_webhook_url is not None:
+            destinations[f"slack:{target.name}"] = (target.slack_webhook_url, target.slack_channel)
+    for name, (secret, channel) in destinations.items():
+        if only and only != name:
+            continue
+        webhook = SlackWebhook(
+            secret,
+            timeout=settings.http_timeout_seconds,
+            session=session,
+            overrides=message_overrides(channel, settings.slack_username, settings.slack_icon_emoji),
+        )
+        try:
+            webhook.post(sample_message(name))
+        except SidekiqWatchError as exc:
+            results.append(Check("notify", name, False, str(exc)))
+        else:
+            results.append(Check("notify", name, True, "sent"))
+    return results
+
+
+def notify_batch_channels(settings: Settings, only: str | None) -> list[Check]:
+    """A test batch event, marked as such, to every configured batch channel (no exactly-once records)."""
+    if not settings.batch_config_reference:
+        return []
+    from .batches.channels import Resources
+    from .batches.config import load_batch_config
+    from .batches.payload import BatchEvent, BatchStatus
+
+    try:
+        batch = load_batch_config(settings.batch_config_reference)
+    except ConfigError as exc:
+        return [Check("notify", "batch channels", False, str(exc))]
+    event = BatchEvent(
+        BatchStatus(
+            bid=f"sidekiq-watch-test-{int(time.time())}",
+            total=1,
+            failures=0,
+            pending=0,
+            description="TEST from sidekiq-watch test-notify: nothing is wrong",
+        ),
+        "success",
+    )
+    resources = Resources(
+        timeout=settings.http_timeout_seconds, web_url=batch.web_url or settings.sidekiq_web_url
+    )
+    results = []
+    for channel in {c.name: c for route in batch.routes for c in route.channels}.values():
+        if only and only != channel.name:
+            continue
+        try:
+            detail = channel.deliver(event, resources)
+        except (DeliveryError, SidekiqWatchError) as exc:
+            results.append(Check("notify", channel.name, False, str(exc)))
+        else:
+            results.append(Check("notify", channel.name, True, detail))
+    return results
