@@ -241,3 +241,49 @@ def test_secrets_are_never_plain_environment_values(transformed: dict[str, Any])
                     assert value["Fn::Sub"].startswith(("ssm:", "secretsmanager:")), (name, value)
                 else:
                     assert value == "", (name, value)
+
+
+def test_dashboard_graphs_every_figure_per_target_and_the_functions(transformed: dict[str, Any]) -> None:
+    import re
+
+    body = transformed["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    resolved = re.sub(r"\$\{[^}]+\}", "x", body)
+    widgets = json.loads(resolved)["widgets"]
+    expressions = json.dumps(widgets)
+    for figure in ("retries", "dead", "enqueued", "default_latency", "processes", "SourceUp"):
+        assert f'MetricName=\\"{figure}\\"' in expressions, figure
+    assert "{Sidekiq,service,source}" in expressions  # one line per target, found by search
+    lambda_metrics = {m[1] for w in widgets for m in w["properties"]["metrics"] if m[0] == "AWS/Lambda"}
+    assert lambda_metrics == {"Errors", "Throttles", "Duration"}
+    assert "${PollerFunction}" in body
+    assert "${BatchNotificationsFunction}" in body
+
+
+def test_the_watchdog_is_watched(transformed: dict[str, Any]) -> None:
+    alarms = resources_of(transformed, "AWS::CloudWatch::Alarm")
+    poller = {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in alarms.values()
+        if a["Properties"]["Dimensions"][0]["Value"] == {"Ref": "PollerFunction"}
+    }
+    assert set(poller) == {"Errors", "Throttles", "Invocations"}
+    missing = poller["Invocations"]
+    assert (missing["ComparisonOperator"], missing["Threshold"], missing["TreatMissingData"]) == (
+        "LessThanThreshold",
+        1,
+        "breaching",
+    )
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    subscription = transformed["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+
+
+def test_outputs_name_the_dashboard_url_function_url_and_tables(transformed: dict[str, Any]) -> None:
+    outputs = transformed["Outputs"]
+    assert "#dashboards:name=${Dashboard}" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
+    assert outputs["BatchNotificationsUrl"]["Value"] == {
+        "Fn::GetAtt": ["BatchNotificationsFunctionUrl", "FunctionUrl"]
+    }
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    assert outputs["DeliveryTableName"]["Value"] == {"Ref": "DeliveryTable"}
