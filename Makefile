@@ -12,7 +12,7 @@ RUNTIME_PROVIDED := boto3 botocore s3transfer dateutil python_dateutil six
 UNUSED := charset_normalizer
 EXCLUDE ?= $(RUNTIME_PROVIDED) $(UNUSED)
 
-.PHONY: setup run invoke test test-unit lint build bench deploy clean
+.PHONY: setup run invoke test test-unit lint build docs bench deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ lambda-artifact:
 	# PyYAML's C speed-up is 2.7 MB; configuration documents are tiny, its pure-Python loader reads them.
 	rm -f "$(ARTIFACTS_DIR)"/yaml/_yaml.*.so
 	rm -rf "$(ARTIFACTS_DIR)"/bin
+
+# The README's configuration reference and docs/slack/*.json, regenerated from the code.
+docs: $(STAMP)
+	$(BIN)/python -m sidekiq_watch.reference
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

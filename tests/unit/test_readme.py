@@ -40,3 +40,29 @@ def test_the_ruby_callback_shown_is_the_tested_one() -> None:
     tested = (ROOT / "docs" / "sidekiq_watch_callback.rb").read_text()
     class_body = shown[: shown.index("batch.on(")].strip()
     assert class_body in tested
+
+
+def test_the_configuration_reference_is_generated_from_the_settings_model() -> None:
+    from sidekiq_watch.reference import update_readme
+
+    assert update_readme(README) == README, "run `make docs`: the README's configuration reference is stale"
+
+
+def test_the_block_kit_examples_are_what_the_code_renders() -> None:
+    from sidekiq_watch.reference import block_kit_builder_document, example_messages
+
+    for name, payload in example_messages().items():
+        path = ROOT / "docs" / "slack" / f"{name}.json"
+        assert path.read_text() == block_kit_builder_document(payload), f"run `make docs`: {path} is stale"
+
+
+def test_troubleshooting_covers_every_error_class_and_source_failure() -> None:
+    import typing
+
+    from sidekiq_watch.errors import SourceKind
+
+    section = README[README.index("## Troubleshooting") :]
+    for kind in typing.get_args(SourceKind):
+        assert f"`{kind}`" in section, kind
+    for error in ("ConfigError", "SecretError", "SourceError", "DeliveryError", "StateStoreError"):
+        assert error in section, error

@@ -1,0 +1,111 @@
+"""Documentation generated from the code, so the README and docs/ cannot drift from it.
+
+``python -m sidekiq_watch.reference`` (``make docs``) rewrites the README's configuration reference
+from the settings model and the Block Kit examples in ``docs/slack/`` from the real renderers; the
+tests fail when either is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .alerts.history import History, Point
+from .alerts.lifecycle import SOURCE_KEY, AlertRecord, decide, decide_source
+from .alerts.messages import TargetView, render_notices
+from .alerts.rules import parse_rule
+from .settings import VARIABLES
+
+START, END = "<!-- configuration-reference:start -->", "<!-- configuration-reference:end -->"
+T0 = 1_795_590_000.0  # 2026-11-25 07:00 UTC: fixed, so the examples are reproducible
+
+
+def configuration_reference() -> str:
+    rows = ["| variable | meaning |", "| --- | --- |"]
+    rows += [f"| `{name}` | {text.replace('|', '/')} |" for name, text in VARIABLES.items()]
+    return "\n".join(rows)
+
+
+def update_readme(readme: str) -> str:
+    block = f"{START}\n{configuration_reference()}\n{END}"
+    return re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
+
+
+def example_messages() -> dict[str, Any]:
+    """One of every kind of message, rendered by the code that sends them."""
+    view = TargetView("shop", "https://shop.example.com/sidekiq", T0)
+    retries = parse_rule("retries > 50", "r")
+    latency = parse_rule({"figure": "default_latency", "warning": 30, "critical": 300}, "r")
+    history = History(
+        tuple(
+            Point(T0 - 300 * (5 - i), {"retries": v, "default_latency": 12.0 + 10 * i})
+            for i, v in enumerate((8, 12, 20, 34, 61))
+        )
+    )
+    from .alerts.rules import evaluate
+
+    figures = {"retries": 61.0, "default_latency": 52.0, "processes": 2.0}
+    firing = [decide(AlertRecord("shop", f.key), f, T0, 3600) for f in evaluate(figures, [retries, latency])]
+    reminder = [decide(replace(d.record, last_notified=T0 - 3600), d.finding, T0, 3600) for d in firing[:1]]
+    cleared = evaluate({"retries": 0.0}, [retries])
+    resolved = [decide(replace(firing[0].record, since=T0 - 2700), cleared[0], T0, 3600)]
+    down = decide_source(
+        AlertRecord("shop", SOURCE_KEY, failures=1),
+        "GET https://shop.example.com/sidekiq/stats: "
+        "was redirected to /login (HTML, not JSON): the stats endpoint needs credentials; set "
+        "SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD or SIDEKIQ_STATS_TOKEN",
+        T0,
+        2,
+        3600,
+    )
+    from .batches.payload import BatchEvent, BatchStatus
+    from .batches.render import slack_payload
+
+    batch = BatchStatus.model_validate(
+        {
+            "bid": "a8b2c1d4e5f60718",
+            "total": 50,
+            "failures": 2,
+            "pending": 2,
+            "description": "Nightly import of customer records",
+            "failure_info": [
+                {
+                    "jid": "6ea2b3a2f1c4d5e6f7a8b9c0",
+                    "error_class": "Net::ReadTimeout",
+                    "error_message": "execution expired",
+                }
+            ],
+        }
+    )
+    return {
+        "alert-firing": render_notices(view, firing, history),
+        "alert-reminder": render_notices(view, reminder, history),
+        "alert-resolved": render_notices(view, resolved, history),
+        "alert-source-down": render_notices(view, [down], History()),
+        "batch-complete": slack_payload(BatchEvent(batch, "complete"), "https://shop.example.com/sidekiq"),
+    }
+
+
+def block_kit_builder_document(payload: dict[str, Any]) -> str:
+    """What Slack's Block Kit Builder accepts: the blocks (the text fallback is kept for reference)."""
+    return (
+        json.dumps({"blocks": payload["blocks"], "text": payload["text"]}, indent=2, ensure_ascii=False)
+        + "\n"
+    )
+
+
+def write(root: Path) -> None:
+    readme = root / "README.md"
+    readme.write_text(update_readme(readme.read_text()))
+    directory = root / "docs" / "slack"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, payload in example_messages().items():
+        (directory / f"{name}.json").write_text(block_kit_builder_document(payload))
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
