@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -87,33 +87,8 @@ def local_server(responder: Responder, *, record: bool = True) -> Iterator[Local
         server.server_close()
 
 
-@contextmanager
-def silent_server() -> Iterator[str]:
+def silent_server() -> AbstractContextManager[str]:
     """Accepts connections and never answers: the worst kind of peer. Yields its base URL."""
-    import socket
+    from tests.support.faulty import raw_server
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                continue
-            accepted.append(connection)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for connection in accepted:
-            connection.close()
-        listener.close()
+    return raw_server(lambda connection: None)  # the connection stays open, unanswered, until the end
