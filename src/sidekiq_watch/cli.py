@@ -163,6 +163,9 @@ def _print_summary(report: dict[str, Any]) -> None:
         for finding in target["findings"]:
             print(f"  rule {finding['rule']}: {finding['status'].upper()}", file=out)
         announced = ", ".join(f"{n['notice']} {n['rule']}" for n in target["notices"]) or "nothing new"
+        if target["already_announced"]:
+            earlier = ", ".join(target["already_announced"])
+            announced += f" (already announced, reminders follow REPEAT_INTERVAL: {earlier})"
         print(f"  announced: {announced}", file=out)
         if target["error"]:
             print(f"  error: {target['error']}", file=out)

@@ -50,6 +50,7 @@ class TargetReport:
     source_error: SourceError | None = None
     notices: list[tuple[str, str]] = field(default_factory=list)
     others_announcing: list[str] = field(default_factory=list)
+    already_announced: list[str] = field(default_factory=list)
     delivery: str = "nothing to send"
     failure: SidekiqWatchError | None = None
     transient: DeliveryError | None = None
@@ -71,6 +72,7 @@ class TargetReport:
             ),
             "notices": [{"notice": notice, "rule": key} for notice, key in self.notices],
             "others_announcing": self.others_announcing,
+            "already_announced": self.already_announced,
             "delivery": self.delivery,
             "error": str(self.failure) if self.failure else None,
         }
@@ -166,6 +168,11 @@ class Watcher:
         for decision in decisions:
             before = decision.previous
             if decision.notice is None:
+                if (
+                    decision.finding.status in ("firing", "unknown")
+                    and before.status == decision.finding.status
+                ):
+                    report.already_announced.append(decision.finding.key)
                 if decision.changes_state and not before.claimed_at(now):
                     self.store.save(replace(decision.record, version=before.version + 1))
                 continue

@@ -25,7 +25,10 @@ def test_second_poll_does_not_repeat_the_alert(capsys: pytest.CaptureFixture[str
     assert main(["poll", "--stats-url", LOUD]) == EXIT_ALERT
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "announced: nothing new" in captured.err
+    assert (
+        "announced: nothing new (already announced, reminders follow REPEAT_INTERVAL: retries > 50"
+        in captured.err
+    )
 
 
 def test_state_flag_chooses_the_state_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
