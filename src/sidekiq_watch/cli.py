@@ -135,7 +135,13 @@ def _poll(args: argparse.Namespace) -> int:
             env[variable] = value
     settings = load_settings(env)
     watcher = build_watcher(settings, session=new_session(), dry_run=args.dry_run)
-    report = run_poll(watcher)
+
+    def progress(done: int, total: int) -> None:
+        print(
+            f"\rpolled {done}/{total} targets", end="" if done < total else "\n", file=sys.stderr, flush=True
+        )
+
+    report = run_poll(watcher, progress=progress if sys.stderr.isatty() else None)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

@@ -208,16 +208,27 @@ class Watcher:
             report.notices.append((decision.notice or "", decision.finding.key))
         report.delivery = notifier.description
 
-    def poll_all(self, time_left: Callable[[], float] | None = None) -> list[TargetReport]:
+    def poll_all(
+        self,
+        time_left: Callable[[], float] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[TargetReport]:
         """Every target concurrently; one that is slow or failing never holds up or hides the others."""
         targets = self.config.targets
         if len(targets) == 1:
             return [self.poll_target(targets[0])]
-        from concurrent.futures import ThreadPoolExecutor, wait  # a single target never pays for it
+        from concurrent.futures import ThreadPoolExecutor, as_completed  # a single target never pays for it
 
         executor = ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_TARGETS, len(targets)))
         futures = {executor.submit(self.poll_target, t): t for t in targets}
-        done, _ = wait(futures, timeout=None if time_left is None else max(0.0, time_left()))
+        done = set()
+        try:
+            for future in as_completed(futures, timeout=None if time_left is None else max(0.0, time_left())):
+                done.add(future)
+                if progress:
+                    progress(len(done), len(futures))
+        except TimeoutError:
+            pass  # what is not done is reported as such below
         executor.shutdown(wait=False, cancel_futures=True)
         reports = []
         for future, target in futures.items():
@@ -282,5 +293,9 @@ def build_watcher(
     )
 
 
-def run_poll(watcher: Watcher, time_left: Callable[[], float] | None = None) -> PollReport:
-    return PollReport(watcher.poll_all(time_left), watcher.store.description)
+def run_poll(
+    watcher: Watcher,
+    time_left: Callable[[], float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PollReport:
+    return PollReport(watcher.poll_all(time_left, progress), watcher.store.description)

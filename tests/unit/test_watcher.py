@@ -334,3 +334,14 @@ def test_permanent_slack_rejection_is_tried_again_next_poll(store: AlertStore, c
     clock.advance(5 * MINUTE)
     watcher(store, sidekiq, slack, clock).poll_all()
     assert len(slack.sent) == 1
+
+
+def test_progress_is_reported_as_targets_finish(store: AlertStore, clock: Clock) -> None:
+    sidekiq, slack = Sidekiq(retries=1), Slack()
+    targets = tuple(target(name=f"app{i}") for i in range(3))
+    seen: list[tuple[int, int]] = []
+    reports = watcher(store, sidekiq, slack, clock, *targets).poll_all(
+        progress=lambda done, total: seen.append((done, total))
+    )
+    assert sorted(seen) == [(1, 3), (2, 3), (3, 3)]
+    assert sorted(r.target for r in reports) == ["app0", "app1", "app2"]
