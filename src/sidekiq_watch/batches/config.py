@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,6 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
 
 def load_batch_config(reference: str | None) -> BatchConfig:
     """From BATCH_CONFIG: a file path or ssm:/secretsmanager: reference, YAML or JSON."""
-    import yaml
-
     if reference is None:
         raise ConfigError(
             "BATCH_CONFIG: not set; name the batch notification configuration (file or ssm:/name)"
@@ -143,8 +142,16 @@ def load_batch_config(reference: str | None) -> BatchConfig:
             text = Path(reference).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"BATCH_CONFIG: cannot read {reference} ({exc.strerror})") from None
+    return _parsed(text, reference)
+
+
+@lru_cache(maxsize=4)
+def _parsed(text: str, origin: str) -> BatchConfig:
+    """Parsed once per distinct document: warm requests skip YAML and validation."""
+    import yaml
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError:
-        raise ConfigError(f"{reference}: not valid YAML or JSON") from None
-    return parse_batch_config(document, reference)
+        raise ConfigError(f"{origin}: not valid YAML or JSON") from None
+    return parse_batch_config(document, origin)
