@@ -70,3 +70,16 @@ def table(rows: list[tuple[str, ...]]) -> str:
     lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+class Context:
+    """The Lambda context attributes handlers and Powertools read."""
+
+    function_name = "bench"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "r"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000

@@ -14,7 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median, percentile, slow_server, table
+from common import Context, median, percentile, slow_server, table
 
 ROOT = Path(__file__).resolve().parent.parent
 DELAY = 0.3
@@ -69,16 +69,6 @@ def many_deliveries(url: str, tmp: Path, count: int = 1000) -> dict[str, Any]:
             BATCH_AUTH_PASSWORD="pw",
         )
         from sidekiq_watch.handlers import batch_webhook
-
-        class Context:
-            function_name = "bench"
-            memory_limit_in_mb = 256
-            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-            aws_request_id = "r"
-
-            @staticmethod
-            def get_remaining_time_in_millis() -> int:
-                return 30000
 
         rng = random.Random(7)
         bids = [f"bid{i}" for i in range(int(count * 0.9))]

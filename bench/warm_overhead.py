@@ -13,20 +13,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import percentile, slow_server, table
+from common import Context, percentile, slow_server, table
 
 INVOCATIONS = 1000
-
-
-class Context:
-    function_name = "bench"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id = "r"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60000
 
 
 def main() -> dict[str, float]:
