@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import requests
 
 from ...errors import ConfigError
-from ...http import RetryPolicy, new_session
+from ...http import HttpReply, RetryPolicy, deliver, new_session
 from ...secrets import REFERENCE_PREFIXES, Secret, validate_reference
 from ..payload import BatchEvent
 
@@ -25,6 +25,12 @@ class Resources:
     web_url: str | None = None
     session: requests.Session = field(default_factory=new_session)
     policy: RetryPolicy = CHANNEL_RETRY
+
+    def post(self, url: str, *, location: str, **kwargs: Any) -> HttpReply:
+        """POST a notification with this container's session, timeout and retry policy."""
+        return deliver(
+            self.session, "POST", url, location=location, timeout=self.timeout, policy=self.policy, **kwargs
+        )
 
     @cached_property
     def ses(self) -> Any:

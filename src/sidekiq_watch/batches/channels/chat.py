@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ...errors import ConfigError
-from ...http import deliver
 from ...secrets import Secret
 from ..payload import BatchEvent
 from ..render import batch_link, counts, failure_lines, plain_text, title
@@ -54,28 +53,20 @@ class CampfireChannel:
         text = plain_text(event, resources.web_url)
         if self.url is not None:
             url = self.url.reveal()
-            reply = deliver(
-                resources.session,
-                "POST",
+            reply = resources.post(
                 url,
                 location=f"Campfire bot ({_host(url)})",
                 data=text.encode("utf-8"),
                 headers={"Content-Type": "text/plain; charset=utf-8"},
-                timeout=resources.timeout,
-                policy=resources.policy,
             )
         else:
             assert self.token is not None
             url = f"https://{self.subdomain}.campfirenow.com/room/{quote(str(self.room_id))}/speak.json"
-            reply = deliver(
-                resources.session,
-                "POST",
+            reply = resources.post(
                 url,
                 location=f"Campfire room {self.room_id} ({_host(url)})",
                 json={"message": {"type": "TextMessage", "body": text}},
                 auth=(self.token.reveal(), "X"),
-                timeout=resources.timeout,
-                policy=resources.policy,
             )
         return f"HTTP {reply.status}"
 
@@ -109,13 +100,9 @@ class HipChatChannel:
     def deliver(self, event: BatchEvent, resources: Resources) -> str:
         color = self.color if self.color != "auto" else ("green" if not event.status.failures else "red")
         url = f"{self.server}/v2/room/{quote(self.room_id, safe='')}/notification"
-        reply = deliver(
-            resources.session,
-            "POST",
+        reply = resources.post(
             url,
             location=f"HipChat room {self.room_id} ({_host(url)})",
-            timeout=resources.timeout,
-            policy=resources.policy,
             json={
                 "message": plain_text(event, resources.web_url)[:10_000],
                 "message_format": "text",
@@ -141,13 +128,9 @@ class TeamsChannel:
 
     def deliver(self, event: BatchEvent, resources: Resources) -> str:
         url = self.webhook_url.reveal()
-        reply = deliver(
-            resources.session,
-            "POST",
+        reply = resources.post(
             url,
             location=f"Teams webhook ({_host(url)})",
-            timeout=resources.timeout,
-            policy=resources.policy,
             data=json.dumps(adaptive_card(event, resources.web_url)),
             headers={"Content-Type": "application/json"},
         )

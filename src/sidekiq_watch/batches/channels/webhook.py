@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ...http import deliver, redact_url
+from ...http import redact_url
 from ...secrets import Secret
 from ..payload import BatchEvent
 from ..render import plain_text, title
@@ -51,13 +51,9 @@ class WebhookChannel:
                 "text": plain_text(event, resources.web_url),
             }
         auth = (self.username, self.password.reveal()) if self.username and self.password else None
-        reply = deliver(
-            resources.session,
-            "POST",
+        reply = resources.post(
             url,
             location=f"webhook {self.name} ({urlsplit(redact_url(url)).hostname})",
-            timeout=resources.timeout,
-            policy=resources.policy,
             data=json.dumps(document).encode("utf-8"),
             headers={"Content-Type": "application/json", **self.headers},
             auth=auth,
