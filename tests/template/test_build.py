@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import EVENTS, ROOT
 
 pytestmark = pytest.mark.build
+RUNTIME_VERSION = "3.13"  # template.yaml's python3.13
 
 
-def build(target: str, directory: Path) -> Path:
+@pytest.fixture(scope="module")
+def runtime_python() -> str:
+    """The Lambda runtime's Python, found or fetched as `make lambda-artifact` does (the builds use it)."""
+    found = subprocess.run(
+        ["sh", "scripts/lambda-python.sh", RUNTIME_VERSION], cwd=ROOT, capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        if os.environ.get("SIDEKIQ_WATCH_REQUIRE_INTEGRATION") == "1":
+            pytest.fail(f"no Python {RUNTIME_VERSION} to compile the artifacts with: {found.stderr}")
+        pytest.skip(f"no Python {RUNTIME_VERSION}: {found.stderr.strip()}")
+    return found.stdout.strip()
+
+
+def build(target: str, directory: Path, *extra: str) -> Path:
     result = subprocess.run(
-        ["make", "--no-print-directory", target, f"ARTIFACTS_DIR={directory}", f"PYTHON={sys.executable}"],
+        [
+            "make",
+            "--no-print-directory",
+            target,
+            f"ARTIFACTS_DIR={directory}",
+            f"PYTHON={sys.executable}",
+            *extra,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -26,13 +50,53 @@ def build(target: str, directory: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def poller(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def poller(tmp_path_factory: pytest.TempPathFactory, runtime_python: str) -> Path:
     return build("build-PollerFunction", tmp_path_factory.mktemp("poller"))
 
 
 @pytest.fixture(scope="module")
-def batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def batches(tmp_path_factory: pytest.TempPathFactory, runtime_python: str) -> Path:
     return build("build-BatchNotificationsFunction", tmp_path_factory.mktemp("batches"))
+
+
+@pytest.fixture(scope="module")
+def batches_for_this_machine(tmp_path_factory: pytest.TempPathFactory, runtime_python: str) -> Path:
+    """The batch artifact with pydantic-core's wheel for this machine's CPU, so it can run here."""
+    return build(
+        "build-BatchNotificationsFunction",
+        tmp_path_factory.mktemp("batches-here"),
+        f"LAMBDA_PLATFORM=manylinux2014_{platform.machine()}",
+    )
+
+
+@pytest.fixture(scope="module")
+def runtime_packages(tmp_path_factory: pytest.TempPathFactory, runtime_python: str) -> Path:
+    """boto3 as the Lambda runtime provides it, compiled."""
+    return build(
+        "lambda-runtime",
+        tmp_path_factory.mktemp("runtime"),
+        f"LAMBDA_PLATFORM=manylinux2014_{platform.machine()}",
+    )
+
+
+def run_on_runtime_python(
+    python: str, path: list[Path], code: str, env: dict[str, str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """As Lambda runs it: the artifact first on the path, then the runtime's, nothing of this checkout."""
+    return subprocess.run(
+        [python, "-s", "-c", code],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": os.pathsep.join(map(str, path)),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "AWS_REGION": "us-east-1",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_poller_artifact_holds_the_package_and_its_dependencies(poller: Path) -> None:
@@ -109,3 +173,99 @@ def test_http_works_without_charset_normalizer_as_the_artifacts_ship(poller: Pat
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def magic_and_flags(pyc: Path) -> tuple[bytes, int]:
+    header = pyc.read_bytes()[:8]
+    return header[:4], int.from_bytes(header[4:8], "little")
+
+
+def test_dependencies_ship_as_bytecode_for_the_runtimes_python(
+    poller: Path, batches: Path, runtime_python: str
+) -> None:
+    magic = subprocess.run(
+        [runtime_python, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for artifact in (poller, batches):
+        sources = [p for p in artifact.rglob("*.py") if p.relative_to(artifact).parts[0] != "sidekiq_watch"]
+        assert sources == []
+        pyc = artifact / "requests" / "adapters.pyc"
+        # Hash-based and unchecked (flags 0b01): the zip's timestamps cannot make Python recompile.
+        assert magic_and_flags(pyc) == (bytes.fromhex(magic), 0b01)
+
+
+def test_our_package_keeps_its_sources_beside_the_bytecode(poller: Path) -> None:
+    tag = "cpython-" + RUNTIME_VERSION.replace(".", "")
+    for source in (poller / "sidekiq_watch").rglob("*.py"):
+        assert (source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc").exists(), source
+
+
+def test_the_poller_artifact_runs_its_handler_on_the_runtimes_python(
+    poller: Path, runtime_python: str, tmp_path: Path
+) -> None:
+    code = (
+        "import json, sys\n"
+        "from sidekiq_watch.handlers import poller\n"
+        "import requests.adapters\n"
+        "class Context:\n"
+        "    function_name = 'poller'; memory_limit_in_mb = 128; aws_request_id = 'r'\n"
+        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:poller'\n"
+        "    def get_remaining_time_in_millis(self): return 60000\n"
+        f"result = poller.handler(json.load(open({str(EVENTS / 'scheduled.json')!r})), Context())\n"
+        "print('RESULT', json.dumps(result))\n"
+        "print('LOADED', poller.__file__, requests.adapters.__spec__.origin,\n"
+        "      requests.adapters.HTTPAdapter.send.__code__.co_filename, 'boto3' in sys.modules)\n"
+    )
+    env = {"SIDEKIQ_STATS_URL": "events/stats/handwritten.json", "SIDEKIQ_SOURCE_NAME": "sample-app"}
+    result = run_on_runtime_python(runtime_python, [poller], code, env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    report = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT ") :])
+    (target,) = report["targets"]
+    assert target["findings"][0] == {
+        "rule": "retries > 50",
+        "status": "firing",
+        "value": 60,
+        "severity": "critical",
+    }
+    assert target["notices"][0] == {"rule": "retries > 50", "notice": "firing"}
+    assert "retries" in result.stdout.split("RESULT ")[0]  # the Slack message, printed (no webhook)
+    loaded = next(line for line in lines if line.startswith("LOADED ")).split()[1:]
+    assert loaded[0] == str(poller / "sidekiq_watch" / "handlers" / "poller.py")
+    assert loaded[1] == str(poller / "requests" / "adapters.pyc")
+    assert loaded[2] == "/var/task/requests/adapters.py"  # what a traceback names on Lambda
+    assert loaded[3] == "False"  # local state: boto3 is never imported
+
+
+def test_the_batch_artifact_runs_its_handler_on_the_runtimes_python(
+    batches_for_this_machine: Path, runtime_packages: Path, runtime_python: str, tmp_path: Path
+) -> None:
+    code = (
+        "import json\n"
+        "from sidekiq_watch.handlers import batch_webhook\n"
+        "class Context:\n"
+        "    function_name = 'batches'; memory_limit_in_mb = 128; aws_request_id = 'r'\n"
+        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:batches'\n"
+        "    def get_remaining_time_in_millis(self): return 60000\n"
+        f"event = json.load(open({str(EVENTS / 'batch-success.json')!r}))\n"
+        "print('RESULT', json.dumps(batch_webhook.handler(event, Context())))\n"
+    )
+    env = {
+        "BATCH_CONFIG": "events/batch-config.yaml",
+        "BATCH_AUTH_USERNAME": "sidekiq",
+        "BATCH_AUTH_PASSWORD": "change-me",
+    }
+    result = run_on_runtime_python(
+        runtime_python, [batches_for_this_machine, runtime_packages], code, env, tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert reply["statusCode"] == 200, reply
+    assert json.loads(reply["body"])["deliveries"] == [
+        {"channel": "console", "kind": "print", "status": "delivered", "detail": "printed"}
+    ]

@@ -1,0 +1,88 @@
+#!/bin/sh
+# Print the path of a Python of the Lambda runtime's version (default 3.13), to compile the artifacts'
+# bytecode with: /var/task is read-only, so a module shipped without bytecode for the runtime's own
+# Python is compiled again on every cold start (about 110 ms for the poller, more than all of its code).
+#
+# Looks for $LAMBDA_PYTHON, then pythonX.Y on PATH, then a copy cached by an earlier run. On a
+# Debian-like machine without one, it fetches Debian's build of that Python (.deb files from
+# deb.debian.org, checked against the Debian archive keyring, unpacked into the user's cache: nothing is
+# installed system-wide) and runs it with its own C library. Exits 1, saying why, when none can be had.
+set -eu
+
+version="${1:-3.13}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/sidekiq-watch/python$version"
+
+says_version() {  # $1 runs as a Python and reports $version
+  [ -n "$1" ] && [ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$version" ]
+}
+
+for candidate in "${LAMBDA_PYTHON:-}" "$(command -v "python$version" 2>/dev/null || true)" "$cache/bin/python$version"; do
+  if says_version "$candidate"; then
+    echo "$candidate"
+    exit 0
+  fi
+done
+if [ -n "${LAMBDA_PYTHON:-}" ]; then
+  echo "LAMBDA_PYTHON=$LAMBDA_PYTHON is not a Python $version" >&2
+  exit 1
+fi
+
+case "$version" in
+  3.13) suite=trixie ;;
+  *) echo "no python$version found, and no Debian suite known to ship it: install python$version" >&2; exit 1 ;;
+esac
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1 || [ ! -r "$keyring" ]; then
+  echo "no python$version found; install it (e.g. 'uv python install $version' or your package manager)" >&2
+  exit 1
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/lambda-python.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/sources" "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/root"
+cat >"$work/sources/debian.sources" <<EOF
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $suite $suite-updates
+Components: main
+Signed-By: $keyring
+EOF
+# apt's own state and the system's sources are left alone: everything lives under $work.
+apt_options="-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=$work/sources \
+  -o Dir::State::Lists=$work/lists -o Dir::Cache=$work/cache -o Dir::State::status=/dev/null \
+  -o APT::Sandbox::User=root -o Debug::NoLocking=1"
+echo "fetching Debian $suite's python$version into $cache (once)" >&2
+# shellcheck disable=SC2086
+apt-get $apt_options -qq update >&2
+# The interpreter, its standard library and the C libraries they link (a newer glibc than this machine's).
+# shellcheck disable=SC2086
+(cd "$work/debs" && apt-get $apt_options -qq download \
+  "python$version-minimal" "libpython$version-minimal" "libpython$version-stdlib" \
+  libc6 zlib1g libexpat1 libssl3t64 libffi8 libbz2-1.0 liblzma5 libmpdec4 libsqlite3-0 libuuid1 libzstd1 >&2)
+for deb in "$work"/debs/*.deb; do
+  dpkg-deb -x "$deb" "$work/root"
+done
+
+mkdir -p "$(dirname "$cache")"
+rm -rf "$cache.partial"
+mv "$work/root" "$cache.partial"
+loader="$(ls "$cache.partial"/usr/lib/*/ld-linux-*.so.* | head -n 1)"
+libraries="$(dirname "$loader")"
+final_loader="$cache/${loader#"$cache.partial/"}"
+final_libraries="$cache/${libraries#"$cache.partial/"}"
+mkdir -p "$cache.partial/bin"
+cat >"$cache.partial/bin/python$version" <<EOF
+#!/bin/sh
+exec "$final_loader" --library-path "$final_libraries" "$cache/usr/bin/python$version" "\$@"
+EOF
+chmod +x "$cache.partial/bin/python$version"
+rm -rf "$cache"
+mv "$cache.partial" "$cache"
+# Debian compiles the standard library when the package is installed; unpacked, it would be compiled on
+# every start of this interpreter. Some test modules do not compile: that is expected.
+"$cache/bin/python$version" -m compileall -q "$cache/usr/lib/python$version" >/dev/null 2>&1 || true
+if ! says_version "$cache/bin/python$version"; then
+  echo "fetched Debian's python$version into $cache, but it does not run on this machine" >&2
+  exit 1
+fi
+echo "$cache/bin/python$version"
