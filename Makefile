@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 # The Lambda runtime the artifact is built for (template.yaml: python3.13, arm64).
 LAMBDA_PYTHON_VERSION ?= 3.13
 LAMBDA_PLATFORM ?= manylinux2014_aarch64
+# no: ship sources only (what `make bench` compares against; every cold start then compiles them).
+LAMBDA_BYTECODE ?= yes
 # The Lambda runtime ships these; leaving them out keeps the artifact small.
 RUNTIME_PROVIDED := boto3 botocore s3transfer dateutil python_dateutil six
 # Never used (every body is decoded explicitly) and 30 ms of cold start: see src/sidekiq_watch/__init__.py.
@@ -71,7 +73,9 @@ lambda-artifact:
 	cd "$(ARTIFACTS_DIR)" && for pkg in $(EXCLUDE); do rm -rf $$pkg $$pkg.py $$pkg-*.dist-info; done
 	rm -f "$(ARTIFACTS_DIR)"/yaml/_yaml.*.so
 	rm -rf "$(ARTIFACTS_DIR)"/bin
-	@if python="$$(sh scripts/lambda-python.sh $(LAMBDA_PYTHON_VERSION))"; then \
+	@if [ "$(LAMBDA_BYTECODE)" = no ]; then \
+		echo "$(ARTIFACTS_DIR): sources only (LAMBDA_BYTECODE=no)" >&2; \
+	elif python="$$(sh scripts/lambda-python.sh $(LAMBDA_PYTHON_VERSION))"; then \
 		"$$python" scripts/compile_artifact.py "$(ARTIFACTS_DIR)"; \
 	else \
 		echo "warning: $(ARTIFACTS_DIR) ships without bytecode for Python $(LAMBDA_PYTHON_VERSION):" \

@@ -199,14 +199,13 @@ def _listen(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .alerts.persistence.local_file import default_state_file
     from .batches.channels import Resources
     from .batches.config import load_batch_config
     from .batches.delivery_log import DeliveryLog, persistence_for
     from .batches.fanout import dispatch
     from .batches.listen import BatchListener
     from .batches.payload import BatchEvent
-    from .settings import load_settings, stats_scheme
+    from .settings import default_state_file, load_settings, stats_scheme
 
     settings = load_settings(os.environ)
     redis_url = args.redis_url or (

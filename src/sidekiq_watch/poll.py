@@ -25,10 +25,10 @@ from .alerts.history import History, Point, rates
 from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, decide, decide_source
 from .alerts.messages import TargetView, render_notices
 from .alerts.persistence import AlertStore
-from .alerts.persistence.local_file import LocalFileStore, default_state_file
+from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
 from .errors import DeliveryError, SidekiqWatchError, SourceError
-from .settings import Settings
+from .settings import Settings, default_state_file
 from .slack import Notifier, PrintNotifier, SlackWebhook, message_overrides
 from .stats.snapshot import Snapshot
 from .stats.sources import StatsSource, make_source

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -309,3 +310,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def default_state_file(env: dict[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/sidekiq-watch/state.json``, default ``~/.local/state/sidekiq-watch/state.json``."""
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or "/tmp") / ".local" / "state")  # noqa: S108
+    return Path(base) / "sidekiq-watch" / "state.json"

@@ -160,6 +160,16 @@ def test_the_poller_never_imports_pydantic() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_batch_function_never_imports_the_pollers_alert_code() -> None:
+    code = (
+        "BLOCKED = ('sidekiq_watch.alerts',)\n"
+        + BLOCK.replace("name.split('.')[0] in BLOCKED", "name.startswith(BLOCKED)")
+        + "import sidekiq_watch.handlers.batch_webhook\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
 def test_http_works_without_charset_normalizer_as_the_artifacts_ship(poller: Path) -> None:
     assert not (poller / "charset_normalizer").exists()
     code = (

@@ -14,13 +14,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..alerts.persistence.local_file import default_state_file
 from ..batches.auth import auth_required
 from ..batches.channels import Resources
 from ..batches.config import BatchConfig, load_batch_config
 from ..batches.delivery_log import DeliveryLog, persistence_for
 from ..batches.intake import IncomingRequest, Reply, receive
-from ..settings import Settings, load_settings
+from ..settings import Settings, default_state_file, load_settings
 
 logger = Logger(service="sidekiq-watch")
 metrics = Metrics(namespace="Sidekiq", service="sidekiq-watch")

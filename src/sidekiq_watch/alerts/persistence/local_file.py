@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +17,6 @@ from ..lifecycle import AlertRecord
 from .base import TargetState
 from .exceptions import StateStoreError
 from .records import record_from_dict, record_to_dict
-
-
-def default_state_file(env: dict[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/sidekiq-watch/state.json``, default ``~/.local/state/sidekiq-watch/state.json``."""
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or "/tmp") / ".local" / "state")  # noqa: S108
-    return Path(base) / "sidekiq-watch" / "state.json"
 
 
 class LocalFileStore:
