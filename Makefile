@@ -88,7 +88,8 @@ lambda-runtime:
 	$(PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
 		--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) \
 		--only-binary=:all: boto3
-	"$$(sh scripts/lambda-python.sh $(LAMBDA_PYTHON_VERSION))" -m compileall -q "$(ARTIFACTS_DIR)" >/dev/null
+	python="$$(sh scripts/lambda-python.sh $(LAMBDA_PYTHON_VERSION))" && \
+		"$$python" -m compileall -q "$(ARTIFACTS_DIR)" >/dev/null
 
 # The README's configuration reference and docs/slack/*.json, regenerated from the code.
 docs: $(STAMP)

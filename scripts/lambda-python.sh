@@ -10,7 +10,7 @@
 set -eu
 
 version="${1:-3.13}"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/sidekiq-watch/python$version"
+cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sidekiq-watch/python$version"
 
 says_version() {  # $1 runs as a Python and reports $version
   [ -n "$1" ] && [ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$version" ]
