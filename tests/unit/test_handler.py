@@ -73,11 +73,15 @@ def test_webhook_url_never_reaches_the_logs(configured: None, capsys: pytest.Cap
     assert "s3cr3t" not in captured.out + captured.err
 
 
-def test_bad_configuration_fails_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_configuration_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("SIDEKIQ_STATS_URL", STATS_URL)
     monkeypatch.setenv("RETRY_THRESHOLD", "lots")
     with pytest.raises(Exception, match="RETRY_THRESHOLD"):
         poller.handler(load_event("scheduled.json"), CONTEXT)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m.get("ConfigurationErrors") for m in emitted] == [[1.0]]
 
 
 @responses.activate

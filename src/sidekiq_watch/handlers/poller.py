@@ -68,8 +68,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     def remaining() -> float:
         return float(context.get_remaining_time_in_millis()) / 1000
 
+    try:
+        settings = current_settings()
+    except SidekiqWatchError:
+        # Counted, so a dashboard shows why nothing was polled (and Powertools has a metric to flush).
+        metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
+        raise
     watcher = build_watcher(
-        current_settings(), session=http_session(), store=state_store(), lease_seconds=remaining() + 60
+        settings, session=http_session(), store=state_store(), lease_seconds=remaining() + 60
     )
     report = run_poll(watcher, time_left=lambda: remaining() - RESERVE_SECONDS)
     failures = [t.failure for t in report.targets if t.failure is not None]
