@@ -37,7 +37,9 @@ if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1
   exit 1
 fi
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/lambda-python.XXXXXX")"
+# Unpacked beside its final place, so moving it there is one rename on one file system.
+mkdir -p "$(dirname "$cache")"
+work="$(mktemp -d "$cache.fetch.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/sources" "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/root"
 cat >"$work/sources/debian.sources" <<EOF
@@ -63,24 +65,21 @@ for deb in "$work"/debs/*.deb; do
   dpkg-deb -x "$deb" "$work/root"
 done
 
-mkdir -p "$(dirname "$cache")"
-rm -rf "$cache.partial"
-mv "$work/root" "$cache.partial"
-loader="$(ls "$cache.partial"/usr/lib/*/ld-linux-*.so.* | head -n 1)"
+root="$work/root"
+loader="$(find "$root/usr/lib" -maxdepth 2 -name 'ld-linux-*.so.*' | head -n 1)"
 libraries="$(dirname "$loader")"
-final_loader="$cache/${loader#"$cache.partial/"}"
-final_libraries="$cache/${libraries#"$cache.partial/"}"
-mkdir -p "$cache.partial/bin"
-cat >"$cache.partial/bin/python$version" <<EOF
+mkdir -p "$root/bin"
+cat >"$root/bin/python$version" <<EOF
 #!/bin/sh
-exec "$final_loader" --library-path "$final_libraries" "$cache/usr/bin/python$version" "\$@"
+exec "$cache/${loader#"$root/"}" --library-path "$cache/${libraries#"$root/"}" "$cache/usr/bin/python$version" "\$@"
 EOF
-chmod +x "$cache.partial/bin/python$version"
-rm -rf "$cache"
-mv "$cache.partial" "$cache"
-# Debian compiles the standard library when the package is installed; unpacked, it would be compiled on
-# every start of this interpreter. Some test modules do not compile: that is expected.
-"$cache/bin/python$version" -m compileall -q "$cache/usr/lib/python$version" >/dev/null 2>&1 || true
+chmod +x "$root/bin/python$version"
+# Into place in one rename; a build running beside this one (sam build --parallel) may have won.
+if mv -T "$root" "$cache" 2>/dev/null; then
+  # Debian compiles the standard library when the package is installed; unpacked, it would be
+  # compiled on every start of this interpreter. Some test modules do not compile: that is expected.
+  "$cache/bin/python$version" -m compileall -q "$cache/usr/lib/python$version" >/dev/null 2>&1 || true
+fi
 if ! says_version "$cache/bin/python$version"; then
   echo "fetched Debian's python$version into $cache, but it does not run on this machine" >&2
   exit 1
