@@ -79,6 +79,22 @@ def test_poller_runs_on_python313_arm64_built_without_docker() -> None:
     assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
 
 
+def test_the_makefile_builds_for_the_runtime_and_cpu_the_template_declares() -> None:
+    """Bytecode or wheels for another Python or CPU would load nowhere, or be compiled on each start."""
+    import re
+
+    from samtranslator.yaml_helper import yaml_parse
+
+    function = yaml_parse(TEMPLATE.read_text())["Globals"]["Function"]
+    makefile = (ROOT / "Makefile").read_text()
+    version = re.search(r"^LAMBDA_PYTHON_VERSION \?= (\S+)$", makefile, re.MULTILINE)
+    platform = re.search(r"^LAMBDA_PLATFORM \?= (\S+)$", makefile, re.MULTILINE)
+    assert version
+    assert platform
+    assert function["Runtime"] == f"python{version[1]}"
+    assert {"arm64": "aarch64", "x86_64": "x86_64"}[function["Architectures"][0]] in platform[1]
+
+
 def test_schedule_invokes_the_poller_every_5_minutes_by_default(transformed: dict[str, Any]) -> None:
     [rule] = resources_of(transformed, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
