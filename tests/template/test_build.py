@@ -15,6 +15,8 @@ from tests.conftest import EVENTS, ROOT
 
 pytestmark = pytest.mark.build
 RUNTIME_VERSION = "3.13"  # template.yaml's python3.13
+# Wheels for this machine's CPU instead of the Lambda's, so that a build can run here.
+FOR_THIS_MACHINE = f"LAMBDA_PLATFORM=manylinux2014_{platform.machine()}"
 
 
 @pytest.fixture(scope="module")
@@ -63,20 +65,14 @@ def batches(tmp_path_factory: pytest.TempPathFactory, runtime_python: str) -> Pa
 def batches_for_this_machine(tmp_path_factory: pytest.TempPathFactory, runtime_python: str) -> Path:
     """The batch artifact with pydantic-core's wheel for this machine's CPU, so it can run here."""
     return build(
-        "build-BatchNotificationsFunction",
-        tmp_path_factory.mktemp("batches-here"),
-        f"LAMBDA_PLATFORM=manylinux2014_{platform.machine()}",
+        "build-BatchNotificationsFunction", tmp_path_factory.mktemp("batches-here"), FOR_THIS_MACHINE
     )
 
 
 @pytest.fixture(scope="module")
 def runtime_packages(tmp_path_factory: pytest.TempPathFactory, runtime_python: str) -> Path:
     """boto3 as the Lambda runtime provides it, compiled."""
-    return build(
-        "lambda-runtime",
-        tmp_path_factory.mktemp("runtime"),
-        f"LAMBDA_PLATFORM=manylinux2014_{platform.machine()}",
-    )
+    return build("lambda-runtime", tmp_path_factory.mktemp("runtime"), FOR_THIS_MACHINE)
 
 
 def run_on_runtime_python(
