@@ -14,7 +14,7 @@ RUNTIME_PROVIDED := boto3 botocore s3transfer dateutil python_dateutil six
 UNUSED := charset_normalizer
 EXCLUDE ?= $(RUNTIME_PROVIDED) $(UNUSED)
 
-.PHONY: setup run invoke test test-unit lint build lambda-artifact lambda-runtime docs bench deploy clean
+.PHONY: setup run invoke test test-lambda-python test-unit lint build lambda-artifact lambda-runtime docs bench deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,35 @@ invoke: $(STAMP)
 	$(BIN)/sidekiq-watch invoke BatchNotificationsFunction --event events/batch-complete-with-failures.json \
 		--env-vars events/env.json
 
+# Everything on this Python, then again on the Lambda runtime's (the code must run on both).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-lambda-python
+
+# The suite on the runtime's Python (found or fetched as for the build), from the dev dependencies'
+# wheels for it. Build tests are left out (they need pip, and already run both handlers on it from
+# the artifacts), and so is the soak (once is enough). Skipped where no such Python can be had,
+# except in CI.
+LAMBDA_TEST_PACKAGES := build/test-python$(LAMBDA_PYTHON_VERSION)
+test-lambda-python: $(STAMP)
+	@if python="$$(sh scripts/lambda-python.sh $(LAMBDA_PYTHON_VERSION))"; then \
+		$(MAKE) --no-print-directory $(LAMBDA_TEST_PACKAGES)/.installed && \
+		echo "the tests again, on $$("$$python" -V)" && \
+		PYTHONPATH="src:$(LAMBDA_TEST_PACKAGES)" "$$python" -s -m pytest -p no:cacheprovider \
+			-m "not build and not soak"; \
+	elif [ "$$SIDEKIQ_WATCH_REQUIRE_INTEGRATION" = 1 ]; then \
+		echo "no Python $(LAMBDA_PYTHON_VERSION) to run the tests on" >&2; exit 1; \
+	else \
+		echo "skipped: the tests on Python $(LAMBDA_PYTHON_VERSION) (none found)" >&2; \
+	fi
+
+$(LAMBDA_TEST_PACKAGES)/.installed: pyproject.toml $(STAMP)
+	rm -rf $(LAMBDA_TEST_PACKAGES)
+	$(BIN)/python -m pip install --quiet --no-compile --target $(LAMBDA_TEST_PACKAGES) \
+		--platform manylinux2014_$$(uname -m) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) \
+		--only-binary=:all: '.[dev]'
+	rm -rf $(LAMBDA_TEST_PACKAGES)/sidekiq_watch $(LAMBDA_TEST_PACKAGES)/sidekiq_watch-*.dist-info
+	touch $@
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

@@ -11,12 +11,15 @@ set -eu
 
 version="${1:-3.13}"
 cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sidekiq-watch/python$version"
+# Beside the interpreter, so Python finds its standard library from the name it is started by; that
+# name is sys.executable, so subprocesses (tests run some) start through the wrapper too.
+wrapper="$cache/usr/bin/python3"
 
 says_version() {  # $1 runs as a Python and reports $version
   [ -n "$1" ] && [ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$version" ]
 }
 
-for candidate in "${LAMBDA_PYTHON:-}" "$(command -v "python$version" 2>/dev/null || true)" "$cache/bin/python$version"; do
+for candidate in "${LAMBDA_PYTHON:-}" "$(command -v "python$version" 2>/dev/null || true)" "$wrapper"; do
   if says_version "$candidate"; then
     echo "$candidate"
     exit 0
@@ -68,20 +71,21 @@ done
 root="$work/root"
 loader="$(find "$root/usr/lib" -maxdepth 2 -name 'ld-linux-*.so.*' | head -n 1)"
 libraries="$(dirname "$loader")"
-mkdir -p "$root/bin"
-cat >"$root/bin/python$version" <<EOF
+cat >"$root/usr/bin/python3" <<EOF
 #!/bin/sh
-exec "$cache/${loader#"$root/"}" --library-path "$cache/${libraries#"$root/"}" "$cache/usr/bin/python$version" "\$@"
+exec "$cache/${loader#"$root/"}" --argv0 "$wrapper" --library-path "$cache/${libraries#"$root/"}" \\
+  "$cache/usr/bin/python$version" "\$@"
 EOF
-chmod +x "$root/bin/python$version"
+chmod +x "$root/usr/bin/python3"
+[ ! -e "$cache" ] || says_version "$wrapper" || rm -rf "$cache"  # a broken or older copy
 # Into place in one rename; a build running beside this one (sam build --parallel) may have won.
 if mv -T "$root" "$cache" 2>/dev/null; then
   # Debian compiles the standard library when the package is installed; unpacked, it would be
   # compiled on every start of this interpreter. Some test modules do not compile: that is expected.
-  "$cache/bin/python$version" -m compileall -q "$cache/usr/lib/python$version" >/dev/null 2>&1 || true
+  "$wrapper" -m compileall -q "$cache/usr/lib/python$version" >/dev/null 2>&1 || true
 fi
-if ! says_version "$cache/bin/python$version"; then
+if ! says_version "$wrapper"; then
   echo "fetched Debian's python$version into $cache, but it does not run on this machine" >&2
   exit 1
 fi
-echo "$cache/bin/python$version"
+echo "$wrapper"

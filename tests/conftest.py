@@ -103,7 +103,9 @@ class _Tee(io.TextIOBase):
         return self.stream.write(text)
 
     def flush(self) -> None:
-        self.stream.flush()
+        # Also called when the tee is collected, by which time pytest may have closed the stream.
+        if not self.stream.closed:
+            self.stream.flush()
 
 
 class _Recorder(logging.Handler):

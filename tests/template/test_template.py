@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,7 +59,12 @@ def statements(policy_document: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_cfn_lint_is_clean() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cfnlint.runner import main; sys.exit(main())",
+            str(TEMPLATE),
+        ],
         capture_output=True,
         text=True,
         check=False,
