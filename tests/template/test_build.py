@@ -135,6 +135,12 @@ def test_only_the_batch_artifact_carries_pydantic(poller: Path, batches: Path) -
     assert not (poller / "pydantic").exists()
 
 
+CONTEXT = (  # what Lambda passes, for code run in a subprocess
+    "class Context:\n"
+    "    function_name = 'function'; memory_limit_in_mb = 128; aws_request_id = 'r'\n"
+    "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:function'\n"
+    "    def get_remaining_time_in_millis(self): return 60000\n"
+)
 BLOCK = (
     "import sys, warnings\n"
     "warnings.simplefilter('error')\n"
@@ -153,6 +159,30 @@ def test_the_poller_never_imports_pydantic() -> None:
         + "import sidekiq_watch.handlers.poller, sidekiq_watch.cli\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_pollers_default_path_imports_no_redis_yaml_pydantic_or_boto3(tmp_path: Path) -> None:
+    """A stats file, local state, the bundled rules, a printed message: none of those is needed."""
+    code = (
+        "BLOCKED = ('redis', 'yaml', 'pydantic', 'boto3', 'botocore')\n" + BLOCK + "import json\n"
+        "from sidekiq_watch.handlers import poller\n"
+        + CONTEXT
+        + f"report = poller.handler(json.load(open({str(EVENTS / 'scheduled.json')!r})), Context())\n"
+        "assert report['targets'][0]['findings'][0]['status'] == 'firing', report\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "SIDEKIQ_STATS_URL": "events/stats/handwritten.json",
+            "XDG_STATE_HOME": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -216,11 +246,8 @@ def test_the_poller_artifact_runs_its_handler_on_the_runtimes_python(
         "import json, sys\n"
         "from sidekiq_watch.handlers import poller\n"
         "import requests.adapters\n"
-        "class Context:\n"
-        "    function_name = 'poller'; memory_limit_in_mb = 128; aws_request_id = 'r'\n"
-        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:poller'\n"
-        "    def get_remaining_time_in_millis(self): return 60000\n"
-        f"result = poller.handler(json.load(open({str(EVENTS / 'scheduled.json')!r})), Context())\n"
+        + CONTEXT
+        + f"result = poller.handler(json.load(open({str(EVENTS / 'scheduled.json')!r})), Context())\n"
         "print('RESULT', json.dumps(result))\n"
         "print('LOADED', poller.__file__, requests.adapters.__spec__.origin,\n"
         "      requests.adapters.HTTPAdapter.send.__code__.co_filename, 'boto3' in sys.modules)\n"
@@ -253,11 +280,8 @@ def test_the_batch_artifact_runs_its_handler_on_the_runtimes_python(
     code = (
         "import json\n"
         "from sidekiq_watch.handlers import batch_webhook\n"
-        "class Context:\n"
-        "    function_name = 'batches'; memory_limit_in_mb = 128; aws_request_id = 'r'\n"
-        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:batches'\n"
-        "    def get_remaining_time_in_millis(self): return 60000\n"
-        f"event = json.load(open({str(EVENTS / 'batch-success.json')!r}))\n"
+        + CONTEXT
+        + f"event = json.load(open({str(EVENTS / 'batch-success.json')!r}))\n"
         "print('RESULT', json.dumps(batch_webhook.handler(event, Context())))\n"
     )
     env = {

@@ -128,3 +128,18 @@ def test_validation_errors_name_the_field_without_echoing_input() -> None:
     assert status == 422
     assert body["details"][0]["field"] == "total"
     assert "<!channel>" not in json.dumps(body)
+
+
+@responses.activate
+def test_a_webhook_only_configuration_creates_no_ses_or_sns_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    created: list[str] = []
+    real_client = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda name, **kw: created.append(name) or real_client(name, **kw))
+    responses.post(HOOK, body="ok")
+    status, _, _ = invoke(event())
+    assert status == 200
+    assert "sesv2" not in created
+    assert "sns" not in created
+    assert batch_webhook.resources().__dict__.keys().isdisjoint({"ses", "sns"})
