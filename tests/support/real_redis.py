@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.real_sidekiq import free_port, require_tools, wait_until
+from tests.support.real_sidekiq import free_port, redis_server_command, require_tools, wait_until
 
 
 class RedisServer:
@@ -26,17 +26,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        args = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
+        args = redis_server_command(self.port)
         if self.password:
             args += ["--requirepass", self.password]
         log = (self.workdir / f"redis-{self.port}.log").open("ab")

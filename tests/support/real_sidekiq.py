@@ -35,6 +35,11 @@ def require_tools() -> None:
     pytest.skip(reason)
 
 
+def redis_server_command(port: int) -> list[str]:
+    """A throwaway redis-server on loopback: nothing saved, nothing appended."""
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -113,17 +118,7 @@ def real_sidekiq(workdir: Path) -> Iterator[RealSidekiq]:
     with ExitStack() as stack:
         _start(
             stack,
-            [
-                "redis-server",
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
+            redis_server_command(redis_port),
             env,
             workdir / "redis.log",
         )

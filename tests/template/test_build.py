@@ -8,6 +8,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,14 @@ def runtime_packages(tmp_path_factory: pytest.TempPathFactory, runtime_python: s
     return build("lambda-runtime", tmp_path_factory.mktemp("runtime"), FOR_THIS_MACHINE)
 
 
+def assert_runs(code: str, **options: Any) -> None:
+    """Runs code on this Python in a fresh process and fails with its stderr unless it succeeds."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, **options
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def run_on_runtime_python(
     python: str, path: list[Path], code: str, env: dict[str, str], tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
@@ -114,8 +123,7 @@ def test_yaml_loads_without_its_c_speedup(poller: Path) -> None:
         "import yaml\n"
         "assert yaml.safe_load('a: [1]') == {'a': [1]}\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_runs(code)
 
 
 def test_compiled_dependencies_are_for_python313_on_arm64(poller: Path, batches: Path) -> None:
@@ -158,8 +166,7 @@ def test_the_poller_never_imports_pydantic() -> None:
         + BLOCK
         + "import sidekiq_watch.handlers.poller, sidekiq_watch.cli\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_runs(code)
 
 
 def test_the_pollers_default_path_imports_no_redis_yaml_pydantic_or_boto3(tmp_path: Path) -> None:
@@ -171,19 +178,15 @@ def test_the_pollers_default_path_imports_no_redis_yaml_pydantic_or_boto3(tmp_pa
         + f"report = poller.handler(json.load(open({str(EVENTS / 'scheduled.json')!r})), Context())\n"
         "assert report['targets'][0]['findings'][0]['status'] == 'firing', report\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
+    assert_runs(
+        code,
         cwd=ROOT,
         env={
             **os.environ,
             "SIDEKIQ_STATS_URL": "events/stats/handwritten.json",
             "XDG_STATE_HOME": str(tmp_path),
         },
-        capture_output=True,
-        text=True,
-        check=False,
     )
-    assert result.returncode == 0, result.stderr
 
 
 def test_the_batch_function_never_imports_the_pollers_alert_code() -> None:
@@ -192,8 +195,7 @@ def test_the_batch_function_never_imports_the_pollers_alert_code() -> None:
         + BLOCK.replace("name.split('.')[0] in BLOCKED", "name.startswith(BLOCKED)")
         + "import sidekiq_watch.handlers.batch_webhook\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_runs(code)
 
 
 def test_http_works_without_charset_normalizer_as_the_artifacts_ship(poller: Path) -> None:
@@ -207,8 +209,7 @@ def test_http_works_without_charset_normalizer_as_the_artifacts_ship(poller: Pat
         "    reply = h.send(h.new_session(), 'GET', 'https://x.example/s', location='x', timeout=1)\n"
         "    assert reply.body == b'{}'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_runs(code)
 
 
 def magic_and_flags(pyc: Path) -> tuple[bytes, int]:
