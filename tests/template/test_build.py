@@ -143,6 +143,16 @@ def test_only_the_batch_artifact_carries_pydantic(poller: Path, batches: Path) -
     assert not (poller / "pydantic").exists()
 
 
+def test_only_the_poller_artifact_carries_redis(poller: Path, batches: Path) -> None:
+    assert (poller / "redis").exists()
+    assert not (batches / "redis").exists()
+
+
+def test_the_batch_function_never_imports_redis() -> None:
+    code = "BLOCKED = ('redis',)\n" + BLOCK + "import sidekiq_watch.handlers.batch_webhook\n"
+    assert_runs(code)
+
+
 CONTEXT = (  # what Lambda passes, for code run in a subprocess
     "class Context:\n"
     "    function_name = 'function'; memory_limit_in_mb = 128; aws_request_id = 'r'\n"
