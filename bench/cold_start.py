@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import median, slow_server, table
+from common import QUICK, median, sized, slow_server, table
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
-RUNS = 11
+RUNS = sized(11, 1)
 RUNTIME_VERSION = "3.13"
 CHILD = r"""
 import json, os, sys, time
@@ -166,6 +166,8 @@ KINDS = (
     "poller sources only",
     "batches sources only",
 )
+if QUICK:  # two builds fewer
+    KINDS = tuple(kind for kind in KINDS if not kind.endswith("sources only"))
 
 
 def floor_of(kind: str) -> str:
@@ -190,17 +192,13 @@ def main() -> dict[str, Any]:
         "batches-lean-libraries": [batches, runtime],
         "batches-libraries": [batches, runtime],
         "batches": [batches, runtime],
-        "poller sources only": [
-            build("build-PollerFunction", "poller-sources", python, version, "LAMBDA_BYTECODE=no"),
-            runtime,
-        ],
-        "batches sources only": [
-            build(
-                "build-BatchNotificationsFunction", "batches-sources", python, version, "LAMBDA_BYTECODE=no"
-            ),
-            runtime,
-        ],
     }
+    for kind in KINDS:
+        if kind.endswith("sources only"):
+            function = "PollerFunction" if kind.startswith("poller") else "BatchNotificationsFunction"
+            name = f"{kind.split()[0]}-sources"
+            sources = build(f"build-{function}", name, python, version, "LAMBDA_BYTECODE=no")
+            path_of[kind] = [sources, runtime]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's request log
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -296,7 +294,9 @@ def main() -> dict[str, Any]:
         )
     print(f"Cold start on Python {version}: a fresh process importing the handler from its artifact and")
     print("running one invocation against local peers (moto server for DynamoDB, a loopback stats/webhook")
-    print(f"server); medians of {RUNS} runs. Goal: at most 1.40x the unavoidable boto3 client; fits 128 MB.")
+    print(
+        f"server); medians of {RUNS} run(s). Goal: at most 1.40x the unavoidable boto3 client; fits 128 MB."
+    )
     print("The batch function's required libraries alone exceed that (batches-libraries), so its goal is")
     print("at most 1.40x its libraries: the README's Performance section says why. batches-lean-libraries")
     print("is what it would stand on without Event Handler and pydantic.")

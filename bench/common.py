@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
@@ -10,6 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# BENCH_QUICK=1: every benchmark once, at small sizes: proves `make bench` still runs (tests/template);
+# its figures mean nothing.
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+
+def sized(full: int, quick: int) -> int:
+    return quick if QUICK else full
 
 
 @contextmanager

@@ -13,9 +13,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Context, percentile, slow_server, table
+from common import Context, percentile, sized, slow_server, table
 
-INVOCATIONS = 1000
+INVOCATIONS = sized(1000, 20)
 
 
 def main() -> dict[str, float]:
