@@ -29,36 +29,20 @@ CHILD = r"""
 import json, os, sys, time
 start = time.perf_counter()
 kind = sys.argv[1]
-if kind == "pass":
-    pass
-elif kind == "boto3":
+libraries = kind.endswith("-libraries")  # a floor: what a handler's libraries cost before any of our code
+if kind == "boto3" or libraries:
     import boto3
     boto3.client("dynamodb", region_name="us-east-1")
-elif kind == "poller-libraries":  # the floor: what the poller's required libraries cost before any of our code
-    import boto3
-    boto3.client("dynamodb", region_name="us-east-1")
+if libraries:  # what both handlers stand on
     import requests
     requests.Session()
     from aws_lambda_powertools import Logger, Metrics
     Logger(); Metrics()
-elif kind == "batches-lean-libraries":  # the batch function's stack without Event Handler and pydantic
-    import boto3
-    boto3.client("dynamodb", region_name="us-east-1")
-    import requests
-    requests.Session()
-    from aws_lambda_powertools import Logger, Metrics
-    Logger(); Metrics()
+if kind.startswith("batches") and libraries:  # the batch function's exactly-once records
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
-elif kind == "batches-libraries":  # and the batch function's: Event Handler, Parser (pydantic), Idempotency
-    import boto3
-    boto3.client("dynamodb", region_name="us-east-1")
-    import requests
-    requests.Session()
-    from aws_lambda_powertools import Logger, Metrics
-    Logger(); Metrics()
+if kind == "batches-libraries":  # and what its design asks for: Event Handler, Parser (pydantic)
     from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
     LambdaFunctionUrlResolver()
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
     from pydantic import BaseModel
     class Status(BaseModel):
         bid: str
