@@ -7,10 +7,16 @@
 # Debian-like machine without one, it fetches Debian's build of that Python (.deb files from
 # deb.debian.org, checked against the Debian archive keyring, unpacked into the user's cache: nothing is
 # installed system-wide) and runs it with its own C library. Exits 1, saying why, when none can be had.
+#
+# Debian testing's build comes first: it follows upstream's patch releases, as the Lambda runtime does,
+# while stable keeps its first one (trixie: 3.13.5, which still has CPython gh-142183, calls that cross
+# a stack-chunk boundary re-allocating it each time: 30 ms of the batch function's import chain here).
+# Stable's is the fallback, for when testing has dropped that version or its build does not run.
 set -eu
 
 version="${1:-3.13}"
-cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sidekiq-watch/python$version"
+# Named for where it came from: a copy from stable (named python$version) is fetched again from testing.
+cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sidekiq-watch/debian-python$version"
 # Beside the interpreter, so Python finds its standard library from the name it is started by; that
 # name is sys.executable, so subprocesses (tests run some) start through the wrapper too.
 wrapper="$cache/usr/bin/python3"
@@ -44,31 +50,48 @@ fi
 mkdir -p "$(dirname "$cache")"
 work="$(mktemp -d "$cache.fetch.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/sources" "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/root"
-cat >"$work/sources/debian.sources" <<EOF
+
+# Fetches python$version from the Debian suites in $1 and unpacks it into $work/$2/root; fails unless
+# it starts and has the modules the tests and the build use.
+fetch() {
+  dir="$work/$2"
+  mkdir -p "$dir/sources" "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/debs" "$dir/root"
+  cat >"$dir/sources/debian.sources" <<EOF
 Types: deb
 URIs: http://deb.debian.org/debian
-Suites: $suite $suite-updates
+Suites: $1
 Components: main
 Signed-By: $keyring
 EOF
-# apt's own state and the system's sources are left alone: everything lives under $work.
-apt_options="-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=$work/sources \
-  -o Dir::State::Lists=$work/lists -o Dir::Cache=$work/cache -o Dir::State::status=/dev/null \
-  -o APT::Sandbox::User=root -o Debug::NoLocking=1"
-echo "fetching Debian $suite's python$version into $cache (once)" >&2
-# shellcheck disable=SC2086
-apt-get $apt_options -qq update >&2
-# The interpreter, its standard library and the C libraries they link (a newer glibc than this machine's).
-# shellcheck disable=SC2086
-(cd "$work/debs" && apt-get $apt_options -qq download \
-  "python$version-minimal" "libpython$version-minimal" "libpython$version-stdlib" \
-  libc6 zlib1g libexpat1 libssl3t64 libffi8 libbz2-1.0 liblzma5 libmpdec4 libsqlite3-0 libuuid1 libzstd1 >&2)
-for deb in "$work"/debs/*.deb; do
-  dpkg-deb -x "$deb" "$work/root"
-done
+  # apt's own state and the system's sources are left alone: everything lives under $dir.
+  apt_options="-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=$dir/sources \
+    -o Dir::State::Lists=$dir/lists -o Dir::Cache=$dir/cache -o Dir::State::status=/dev/null \
+    -o APT::Sandbox::User=root -o Debug::NoLocking=1"
+  echo "fetching python$version from Debian $1 into $cache (once)" >&2
+  # shellcheck disable=SC2086
+  apt-get $apt_options -qq update >&2 || return 1
+  # The interpreter, its standard library and the C libraries they link (a newer glibc than this machine's).
+  # shellcheck disable=SC2086
+  (cd "$dir/debs" && apt-get $apt_options -qq download \
+    "python$version-minimal" "libpython$version-minimal" "libpython$version-stdlib" \
+    libc6 zlib1g libexpat1 libssl3t64 libffi8 libbz2-1.0 liblzma5 libmpdec4 libsqlite3-0 libuuid1 libzstd1 >&2) ||
+    return 1
+  for deb in "$dir"/debs/*.deb; do
+    dpkg-deb -x "$deb" "$dir/root" || return 1
+  done
+  loader="$(find "$dir/root/usr/lib" -maxdepth 2 -name 'ld-linux-*.so.*' | head -n 1)"
+  [ -n "$loader" ] && "$loader" --library-path "$(dirname "$loader")" "$dir/root/usr/bin/python$version" \
+    -c 'import bz2, ctypes, decimal, hashlib, lzma, pyexpat, sqlite3, ssl, uuid, zlib' >/dev/null 2>&1
+}
 
-root="$work/root"
+if fetch testing testing; then
+  root="$work/testing/root"
+elif fetch "$suite $suite-updates" stable; then
+  root="$work/stable/root"
+else
+  echo "no python$version that runs here could be fetched from Debian testing or $suite" >&2
+  exit 1
+fi
 loader="$(find "$root/usr/lib" -maxdepth 2 -name 'ld-linux-*.so.*' | head -n 1)"
 libraries="$(dirname "$loader")"
 cat >"$root/usr/bin/python3" <<EOF
