@@ -94,12 +94,16 @@ build-BatchNotificationsFunction:
 # PyYAML's C speed-up is 2.7 MB; configuration documents are tiny, its pure-Python loader reads them.
 # Bytecode is compiled by the runtime's own Python: /var/task is read-only, so without it every cold
 # start compiles every module again (scripts/lambda-python.sh finds or fetches that Python).
+# The wheel is built from a copy of the sources: setuptools builds in the tree's build/lib and never
+# removes what was deleted from src/ there, and `sam build --build-in-source --parallel` runs two
+# of these in this directory at once.
 lambda-artifact:
-	rm -rf build/wheel
-	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
+	stage="$$(mktemp -d)" && trap 'rm -rf "$$stage"' EXIT && \
+	cp -R pyproject.toml README.md src "$$stage/" && \
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir "$$stage/wheel" "$$stage" && \
 	$(PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
 		--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) \
-		--only-binary=:all: build/wheel/*.whl
+		--only-binary=:all: "$$stage"/wheel/*.whl
 	cd "$(ARTIFACTS_DIR)" && for pkg in $(EXCLUDE); do rm -rf $$pkg $$pkg.py $$pkg-*.dist-info; done
 	rm -f "$(ARTIFACTS_DIR)"/yaml/_yaml.*.so
 	rm -rf "$(ARTIFACTS_DIR)"/bin

@@ -132,6 +132,43 @@ def test_compiled_dependencies_are_for_python313_on_arm64(poller: Path, batches:
     assert all("cpython-313-aarch64-linux-gnu" in name for name in compiled), compiled
 
 
+def test_two_builds_at_once_in_this_tree_ship_only_what_src_holds(
+    tmp_path: Path, runtime_python: str
+) -> None:
+    """As `sam build --build-in-source --parallel` runs them; setuptools' build/lib may hold a
+    module long deleted from src/, which must not come back."""
+    stale = ROOT / "build" / "lib" / "sidekiq_watch" / "deleted_long_ago.py"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("raise ImportError('a module deleted from src/')\n")
+    try:
+        builds = [
+            subprocess.Popen(
+                [
+                    "make",
+                    "--no-print-directory",
+                    target,
+                    f"ARTIFACTS_DIR={tmp_path / target}",
+                    f"PYTHON={sys.executable}",
+                    "LAMBDA_BYTECODE=no",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for target in ("build-PollerFunction", "build-BatchNotificationsFunction")
+        ]
+        outputs = [build.communicate()[0] for build in builds]
+    finally:
+        stale.unlink()
+    for build, output in zip(builds, outputs, strict=True):
+        assert build.returncode == 0, output
+    for target in ("build-PollerFunction", "build-BatchNotificationsFunction"):
+        package = tmp_path / target / "sidekiq_watch"
+        assert (package / "handlers" / "poller.py").is_file()
+        assert not (package / "deleted_long_ago.py").exists()
+
+
 def test_what_the_runtime_provides_is_left_out(poller: Path, batches: Path) -> None:
     for artifact in (poller, batches):
         assert not (artifact / "boto3").exists()
