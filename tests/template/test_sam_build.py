@@ -26,7 +26,9 @@ SAM_VENV = ROOT / "build" / "sam-cli"
 def sam() -> Path:
     executable = SAM_VENV / "bin" / "sam"
     stamp = SAM_VENV / ".installed"
-    if not stamp.exists() or stamp.read_text() != SAM_CLI:
+    version = [executable, "--version"]
+    runs = executable.exists() and subprocess.run(version, capture_output=True).returncode == 0
+    if not (runs and stamp.exists() and stamp.read_text() == SAM_CLI):
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(SAM_VENV)], check=True)
         subprocess.run(
             [str(SAM_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", SAM_CLI], check=True
