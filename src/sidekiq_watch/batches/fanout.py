@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -11,6 +12,8 @@ from .channels import Channel, Resources
 from .config import BatchConfig, Route
 from .delivery_log import DeliveryLog
 from .payload import BatchEvent
+
+logger = logging.getLogger("sidekiq_watch")
 
 OutcomeStatus = Literal["delivered", "already_delivered", "in_progress", "failed"]
 
@@ -52,7 +55,14 @@ def deliver_one(event: BatchEvent, channel: Channel, resources: Resources, log: 
             retryable=True,
         )
     except SidekiqWatchError as exc:  # a secret that cannot be read, say
-        return Outcome(channel.name, channel.kind, "failed", str(exc))
+        return Outcome(channel.name, channel.kind, "failed", str(exc), retryable=True)
+    except Exception:
+        # A bug in one channel must not cancel the others nor turn the request into a 500 that
+        # every resend meets again: it is this channel's failure, and the log has the traceback.
+        logger.exception("Channel %s (%s) failed unexpectedly", channel.name, channel.kind)
+        return Outcome(
+            channel.name, channel.kind, "failed", "unexpected error; see the function's logs", retryable=True
+        )
     return Outcome(channel.name, channel.kind, "already_delivered" if already else "delivered", detail)
 
 

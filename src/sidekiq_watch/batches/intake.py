@@ -1,13 +1,15 @@
 """One incoming batch notification, from raw request to per-channel outcomes. Knows nothing of Lambda.
 
 Checks run cheapest and safest first: size (413), credentials (401), content type (415), JSON
-(400), payload fields (422), event name (400); only a request that passes all of them is
-delivered. Error bodies say what is wrong and never echo the request or a stack trace.
+(400, including numbers no JSON consumer can take: non-finite, or longer than Python converts),
+depth and size of fields (422), payload fields (422), event name (400); only a request that
+passes all of them is delivered. Error bodies say what is wrong and never echo the request or a stack trace.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +48,64 @@ def _content_type(headers: Mapping[str, str]) -> str:
     return raw.split(";")[0].strip().lower()
 
 
+# Extra fields are passed on to webhook and SNS consumers as they came: bounded so that every
+# consumer (and our own JSON encoder) can take them.
+MAX_FIELD_DEPTH = 16
+MAX_EXTRA_BYTES = 64 * 1024
+
+
+class NotFiniteNumber(ValueError):
+    """A JSON number that is Infinity or NaN, or a float too large to be finite."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotFiniteNumber(text)
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise NotFiniteNumber(name)
+
+
+def _decode(body: bytes) -> Any | Reply:
+    try:
+        return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
+    except NotFiniteNumber:
+        return _problem(400, "numbers must be finite: Infinity, NaN and floats beyond 1.8e308 are refused")
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return _problem(400, "body is not valid JSON")
+    except ValueError:  # int() refuses integers of more than sys.get_int_max_str_digits() digits
+        return _problem(400, "a number in the body has too many digits")
+
+
+def depth_of(value: Any) -> int:
+    """How deeply lists and objects nest in a decoded JSON value (a scalar is 0)."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            pending.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _bounded(document: dict[str, Any]) -> Reply | None:
+    for key, value in document.items():
+        if depth_of(value) > MAX_FIELD_DEPTH:
+            return _problem(
+                422,
+                f"field {str(key)[:100]!r} is nested too deep: at most {MAX_FIELD_DEPTH} levels of lists "
+                "and objects",
+            )
+    extras = {key: value for key, value in document.items() if key not in BatchStatus.model_fields}
+    if extras and len(json.dumps(extras)) > MAX_EXTRA_BYTES:
+        return _problem(422, f"fields beyond the batch status take more than {MAX_EXTRA_BYTES} bytes")
+    return None
+
+
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Which field and why, without the offending input (it may be huge or hostile)."""
     return [
@@ -63,12 +123,14 @@ def parse_request(settings: Settings, request: IncomingRequest) -> BatchEvent | 
         return Reply(reply.status, reply.body, {"WWW-Authenticate": challenge(settings)})
     if _content_type(request.headers) not in ("application/json", ""):
         return _problem(415, "send the batch status as JSON (Content-Type: application/json)")
-    try:
-        document = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return _problem(400, "body is not valid JSON")
+    document = _decode(request.body)
+    if isinstance(document, Reply):
+        return document
     if not isinstance(document, dict):
         return _problem(422, "expected a JSON object with at least bid")
+    too_big = _bounded(document)
+    if too_big is not None:
+        return too_big
     try:
         status = BatchStatus.model_validate(document)
     except ValidationError as exc:

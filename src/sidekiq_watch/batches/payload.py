@@ -34,7 +34,7 @@ class FailureInfo(BaseModel):
 class BatchStatus(BaseModel):
     """A batch's status as POSTed by the notifier or a callback."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     bid: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
     total: NonNegativeInt | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import quote
 
 from ..slack import context, escape_mrkdwn, fields, header, section, truncate
 from .payload import BatchEvent
@@ -36,7 +37,8 @@ def failure_lines(event: BatchEvent) -> list[str]:
 
 
 def batch_link(event: BatchEvent, web_url: str | None) -> str | None:
-    return f"{web_url.rstrip('/')}/batches/{event.bid}" if web_url else None
+    """The batch's page; the bid is untrusted, so it is quoted whole (no ``/``, ``|``, ``>`` survive)."""
+    return f"{web_url.rstrip('/')}/batches/{quote(event.bid, safe='')}" if web_url else None
 
 
 def plain_text(event: BatchEvent, web_url: str | None = None) -> str:
