@@ -53,6 +53,13 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "STATE_FILE",
         "REPEAT_INTERVAL",
         "SOURCE_FAILURES_BEFORE_ALERT",
+        "BATCH_CONFIG",
+        "BATCH_AUTH",
+        "BATCH_AUTH_USERNAME",
+        "BATCH_AUTH_PASSWORD",
+        "BATCH_AUTH_TOKEN",
+        "BATCH_AUTH_TOKEN_HEADER",
+        "DELIVERY_TABLE",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -10,6 +10,23 @@ from __future__ import annotations
 from typing import Literal
 
 
+def kind_of(value: object) -> str:
+    """What a value is, in words, for errors about fields that may hold a secret (its value is never shown)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
 class SidekiqWatchError(Exception):
     """Base class of every error sidekiq-watch raises on purpose."""
 

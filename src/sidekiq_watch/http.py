@@ -19,6 +19,9 @@ import requests
 
 from . import __version__
 from .errors import DeliveryError, TransportError, TransportKind
+from .urls import redact_url
+
+__all__ = ["HttpReply", "RetryPolicy", "deliver", "new_session", "redact_url", "send"]
 
 USER_AGENT = f"sidekiq-watch/{__version__}"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -68,18 +71,6 @@ def new_session() -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def redact_url(url: str) -> str:
-    """The URL without user info, query or fragment: safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return "<malformed URL>"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

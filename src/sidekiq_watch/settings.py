@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .secrets import REFERENCE_PREFIXES, Secret, validate_reference
+from .urls import redact_url
 
 log = logging.getLogger("sidekiq_watch")
 
@@ -79,6 +80,7 @@ class Settings:
     batch_auth_password: Secret | None = None
     batch_auth_token: Secret | None = None
     batch_auth_token_header: str = "Authorization"  # noqa: S105 - a header name
+    batch_auth_disabled: bool = False
     delivery_table: str | None = None
     batch_max_body_bytes: int = DEFAULT_BATCH_MAX_BODY_BYTES
 
@@ -126,6 +128,8 @@ VARIABLES: dict[str, str] = {
     "BATCH_AUTH_TOKEN": "Shared token the batch webhook requires instead, as 'Authorization: Bearer TOKEN' "
     "unless BATCH_AUTH_TOKEN_HEADER names another header (secret; may be a reference).",
     "BATCH_AUTH_TOKEN_HEADER": "Header carrying BATCH_AUTH_TOKEN as is (e.g. X-Sidekiq-Watch-Token).",
+    "BATCH_AUTH": "Set to none to accept batch requests without credentials (local trials only). Unset: "
+    "requests are refused (503) until BATCH_AUTH_USERNAME/PASSWORD or BATCH_AUTH_TOKEN is set.",
     "DELIVERY_TABLE": "DynamoDB table of batch delivery records (exactly once). Unset: a local file next "
     "to the alert state.",
     "BATCH_MAX_BODY_BYTES": "Largest batch payload accepted; larger ones get 413. Default: 262144.",
@@ -161,7 +165,7 @@ def stats_scheme(url: str) -> SourceScheme | None:
 
 
 def _check_url(name: str, value: str, problems: list[str], *, secret: bool) -> None:
-    shown = "(value not shown: it is a secret)" if secret else repr(value)
+    shown = "(value not shown: it is a secret)" if secret else repr(redact_url(value))
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -245,7 +249,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         elif scheme == "http":
             _check_url("SIDEKIQ_STATS_URL", stats_url, problems, secret=False)
         elif scheme == "redis" and not urlsplit(stats_url).hostname:
-            problems.append(f"SIDEKIQ_STATS_URL: {stats_url!r} has no host")
+            problems.append(f"SIDEKIQ_STATS_URL: {redact_url(stats_url)!r} has no host")
         elif scheme == "redis" and urlsplit(stats_url).password:
             problems.append(
                 "SIDEKIQ_STATS_URL: put the Redis password in SIDEKIQ_STATS_PASSWORD (a secret "
@@ -278,6 +282,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append("BATCH_AUTH_USERNAME and BATCH_AUTH_PASSWORD: set both for HTTP Basic, or neither")
     if batch_token is not None and batch_password is not None:
         problems.append("BATCH_AUTH_TOKEN: set either a token or a username/password, not both")
+    auth_switch = _text(env, "BATCH_AUTH")
+    if auth_switch is not None and auth_switch.lower() != "none":
+        problems.append(f"BATCH_AUTH: expected 'none' (to turn authentication off) or unset, got {auth_switch!r}")
+    batch_auth_disabled = auth_switch is not None and auth_switch.lower() == "none"
+    if batch_auth_disabled and (batch_password is not None or batch_token is not None):
+        problems.append("BATCH_AUTH: 'none' turns authentication off, yet BATCH_AUTH_* credentials are set")
     max_body = _number(
         env, "BATCH_MAX_BODY_BYTES", DEFAULT_BATCH_MAX_BODY_BYTES, problems, whole=True, minimum=1024
     )
@@ -304,6 +314,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         batch_auth_password=batch_password,
         batch_auth_token=batch_token,
         batch_auth_token_header=_text(env, "BATCH_AUTH_TOKEN_HEADER") or "Authorization",
+        batch_auth_disabled=batch_auth_disabled,
         delivery_table=_text(env, "DELIVERY_TABLE"),
         batch_max_body_bytes=int(max_body),
     )

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from ..errors import ConfigError, kind_of
 from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
 from ..settings import Settings, StatsAuth, parse_duration, stats_scheme
+from ..urls import hostname as _hostname
+from ..urls import redact_url
 from .history import DEFAULT_HISTORY_SIZE
 from .rules import Rule, parse_rule
 
@@ -75,7 +77,7 @@ def _optional_text(data: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ConfigError(f"{where}.{key}: expected text, got {value!r}")
+        raise ConfigError(f"{where}.{key}: expected text, got {kind_of(value)}")
     return value
 
 
@@ -105,10 +107,11 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
     url = _optional_text(raw, "url", where)
     if not url or stats_scheme(url) is None:
         raise ConfigError(
-            f"{where}.url: expected an http(s):// or redis(s):// URL or a file path, got {url!r}"
+            f"{where}.url: expected an http(s):// or redis(s):// URL or a file path, "
+            f"got {redact_url(url) if url else 'nothing'!r}"
         )
-    if stats_scheme(url) == "http" and not urlsplit(url).hostname:
-        raise ConfigError(f"{where}.url: {url!r} has no host")
+    if stats_scheme(url) in ("http", "redis") and not _hostname(url):
+        raise ConfigError(f"{where}.url: {redact_url(url)!r} has no host")
     username = _optional_text(raw, "username", where)
     password = _secret(raw, "password", where)
     token = _secret(raw, "token", where)

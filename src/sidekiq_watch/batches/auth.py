@@ -10,8 +10,13 @@ from collections.abc import Mapping
 from ..settings import Settings
 
 
-def auth_required(settings: Settings) -> bool:
+def credentials_configured(settings: Settings) -> bool:
     return settings.batch_auth_password is not None or settings.batch_auth_token is not None
+
+
+def fails_closed(settings: Settings) -> bool:
+    """No credentials and no explicit BATCH_AUTH=none: nothing can be checked, so nothing is let in."""
+    return not credentials_configured(settings) and not settings.batch_auth_disabled
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -24,7 +29,10 @@ def _same(given: str, expected: str) -> bool:
 
 
 def is_authorized(settings: Settings, headers: Mapping[str, str]) -> bool:
-    """True when no auth is configured, or the request carries the right credentials."""
+    """True when the request carries the right credentials, or BATCH_AUTH=none turned them off.
+
+    Reading a referenced secret may raise SecretError: the caller answers 503, never 'allowed'.
+    """
     if settings.batch_auth_password is not None and settings.batch_auth_username is not None:
         header = _header(headers, "Authorization") or ""
         scheme, _, encoded = header.partition(" ")
@@ -48,7 +56,7 @@ def is_authorized(settings: Settings, headers: Mapping[str, str]) -> bool:
             if scheme.lower() != "bearer":
                 return False
         return _same(given.strip(), settings.batch_auth_token.reveal())
-    return True
+    return settings.batch_auth_disabled
 
 
 def challenge(settings: Settings) -> str:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, kind_of
 from ..secrets import REFERENCE_PREFIXES, resolve_reference
 from .channels import Channel, build_channel
 from .payload import EVENTS, BatchEvent
@@ -67,7 +67,8 @@ def _mapping(value: object, where: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        # Never the value: a channel written as its webhook URL would print the secret.
+        raise ConfigError(f"{where}: expected a mapping, got {kind_of(value)}")
     return value
 
 
@@ -125,7 +126,7 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
         routes = tuple(_route(raw, f"routes[{i}]", defaults) for i, raw in enumerate(raw_routes))
     web_url = data.get("web_url")
     if web_url is not None and not isinstance(web_url, str):
-        raise ConfigError(f"web_url: expected a URL, got {web_url!r}")
+        raise ConfigError(f"web_url: expected a URL, got {kind_of(web_url)}")
     return BatchConfig(routes, web_url)
 
 

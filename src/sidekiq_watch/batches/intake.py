@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..settings import Settings
-from .auth import challenge, is_authorized
+from ..errors import ConfigError, SecretError
+from .auth import challenge, fails_closed, is_authorized
 from .channels import Resources
 from .config import BatchConfig
 from .delivery_log import DeliveryLog
@@ -34,9 +35,25 @@ class IncomingRequest:
 
 @dataclass(frozen=True)
 class Reply:
+    """The HTTP answer; ``problem`` is what the operator must fix, for the log (never a secret)."""
+
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+
+# A known operational state (a secret or the configuration cannot be read): the sender retries.
+RETRY_AFTER_SECONDS = 60
+NO_CREDENTIALS = (
+    "the batch function has no credentials configured, so it accepts nothing: set BATCH_AUTH_USERNAME "
+    "and BATCH_AUTH_PASSWORD, or BATCH_AUTH_TOKEN (BATCH_AUTH=none turns this off, for local trials)"
+)
+
+
+def unavailable(public: str, problem: str) -> Reply:
+    """503 with Retry-After: the request was fine, the function cannot serve it until fixed."""
+    return Reply(503, {"error": public}, {"Retry-After": str(RETRY_AFTER_SECONDS)}, problem)
 
 
 def _problem(status: int, message: str, **extra: Any) -> Reply:
@@ -118,7 +135,13 @@ def parse_request(settings: Settings, request: IncomingRequest) -> BatchEvent | 
     """The batch event, or the 4xx reply explaining why there is none."""
     if len(request.body) > settings.batch_max_body_bytes:
         return _problem(413, f"body is larger than {settings.batch_max_body_bytes} bytes")
-    if not is_authorized(settings, request.headers):
+    if fails_closed(settings):
+        return unavailable(NO_CREDENTIALS, NO_CREDENTIALS)
+    try:
+        authorized = is_authorized(settings, request.headers)
+    except SecretError as exc:
+        return unavailable("the function cannot read its credentials right now; retry later", str(exc))
+    if not authorized:
         reply = _problem(401, "missing or wrong credentials")
         return Reply(reply.status, reply.body, {"WWW-Authenticate": challenge(settings)})
     if _content_type(request.headers) not in ("application/json", ""):
@@ -153,7 +176,11 @@ def receive(
     if isinstance(parsed, Reply):
         return parsed
     event = parsed
-    route, outcomes = dispatch(event, config(), resources, log)
+    try:
+        batch_config = config()
+    except ConfigError as exc:  # SecretError too: BATCH_CONFIG may be a reference
+        return unavailable(f"the batch configuration cannot be used: {exc}", str(exc))
+    route, outcomes = dispatch(event, batch_config, resources, log)
     base = {"bid": event.bid, "event": event.event}
     if route is None:
         return Reply(200, {**base, "route": None, "deliveries": [], "note": "no route matches this batch"})

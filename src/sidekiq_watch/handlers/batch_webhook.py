@@ -14,11 +14,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..batches.auth import auth_required
 from ..batches.channels import Resources
 from ..batches.config import BatchConfig, load_batch_config
 from ..batches.delivery_log import DeliveryLog, persistence_for
-from ..batches.intake import IncomingRequest, Reply, receive
+from ..batches.intake import IncomingRequest, Reply, receive, unavailable
+from ..errors import ConfigError
 from ..settings import Settings, default_state_file, load_settings
 
 logger = Logger(service="sidekiq-watch")
@@ -35,10 +35,8 @@ def current_settings() -> Settings:
 @cache
 def resources() -> Resources:
     settings = current_settings()
-    if not auth_required(settings):
-        logger.warning(
-            "The batch webhook accepts requests without credentials: set BATCH_AUTH_* to require them"
-        )
+    if settings.batch_auth_disabled:
+        logger.warning("BATCH_AUTH=none: the batch webhook accepts requests without credentials")
     return Resources(timeout=settings.http_timeout_seconds, web_url=settings.sidekiq_web_url)
 
 
@@ -78,9 +76,15 @@ def _receive() -> Response[Any]:
         body=body,
         query=dict(event.query_string_parameters or {}),
     )
-    reply = receive(
-        current_settings(), request, batch_config, resources(), DeliveryLog(persistence(), app.lambda_context)
-    )
+    try:
+        settings = current_settings()
+    except ConfigError as exc:
+        reply = unavailable("the function's settings are invalid; see its log", str(exc))
+    else:
+        log = DeliveryLog(persistence(), app.lambda_context)
+        reply = receive(settings, request, batch_config, resources(), log)
+    if reply.problem:
+        logger.error(reply.problem, extra={"status": reply.status})
     for delivery in reply.body.get("deliveries", []):
         metrics.add_metric(
             name=f"Batch{delivery['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1

@@ -44,8 +44,12 @@ def test_token_in_its_header_passes_and_a_wrong_one_does_not() -> None:
     assert not is_authorized(TOKEN, {})
 
 
-def test_no_auth_configured_lets_requests_in() -> None:
-    assert is_authorized(load_settings({}), {})
+def test_no_auth_configured_lets_nothing_in() -> None:
+    assert not is_authorized(load_settings({}), {})
+
+
+def test_batch_auth_none_lets_requests_in() -> None:
+    assert is_authorized(load_settings({"BATCH_AUTH": "none"}), {})
 
 
 def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:

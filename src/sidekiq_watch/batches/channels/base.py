@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import requests
 
-from ...errors import ConfigError
+from ...errors import ConfigError, kind_of
 from ...http import HttpReply, RetryPolicy, deliver, new_session
 from ...secrets import REFERENCE_PREFIXES, Secret, validate_reference
 from ..payload import BatchEvent
@@ -80,7 +80,8 @@ class Options:
                 raise ConfigError(f"{self.where}.{key}: required")
             return None
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ConfigError(f"{self.where}.{key}: expected text, got {value!r}")
+            # Never the value: this may be a password or a token written the wrong way.
+            raise ConfigError(f"{self.where}.{key}: expected text, got {kind_of(value)}")
         return str(value)
 
     def required_text(self, key: str) -> str:
