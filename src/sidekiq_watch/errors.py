@@ -11,7 +11,7 @@ from typing import Literal
 
 
 def kind_of(value: object) -> str:
-    """What a value is, in words, for errors about fields that may hold a secret (its value is never shown)."""
+    """What a value is, in words: errors about fields that may hold a secret never show the value."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):

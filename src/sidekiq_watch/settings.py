@@ -284,7 +284,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append("BATCH_AUTH_TOKEN: set either a token or a username/password, not both")
     auth_switch = _text(env, "BATCH_AUTH")
     if auth_switch is not None and auth_switch.lower() != "none":
-        problems.append(f"BATCH_AUTH: expected 'none' (to turn authentication off) or unset, got {auth_switch!r}")
+        problems.append(
+            f"BATCH_AUTH: expected 'none' (turns authentication off) or unset, got {auth_switch!r}"
+        )
     batch_auth_disabled = auth_switch is not None and auth_switch.lower() == "none"
     if batch_auth_disabled and (batch_password is not None or batch_token is not None):
         problems.append("BATCH_AUTH: 'none' turns authentication off, yet BATCH_AUTH_* credentials are set")

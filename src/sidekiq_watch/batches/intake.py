@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..settings import Settings
 from ..errors import ConfigError, SecretError
+from ..settings import Settings
 from .auth import challenge, fails_closed, is_authorized
 from .channels import Resources
 from .config import BatchConfig

@@ -48,9 +48,7 @@ def test_without_credentials_configured_every_request_is_refused(print_config: P
     assert "deliveries" not in body
 
 
-def test_batch_auth_none_is_the_explicit_opt_out(
-    print_config: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_batch_auth_none_is_the_explicit_opt_out(print_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCH_AUTH", "none")
     status, body, _ = invoke(authorization=None)
     assert status == 200
