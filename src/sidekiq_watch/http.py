@@ -7,14 +7,17 @@ that is used in every message instead.
 from __future__ import annotations
 
 import email.utils
+import http.cookiejar
 import random
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from . import __version__
 from .errors import DeliveryError, TransportError, TransportKind
@@ -61,10 +64,19 @@ class HttpReply:
         return self.body[:limit].decode("utf-8", errors="replace").strip()
 
 
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Nothing a peer sets is kept: a Sidekiq Web session cookie must never reach Slack or another
+    target, nor outlive the exchange that received it."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
 def new_session() -> requests.Session:
     """A pooled session; one per container and host family keeps TLS connections warm."""
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
+    session.cookies.set_policy(_NoCookies())
     # Targets are polled concurrently, often several on one host: keep that many connections warm.
     adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64)
     session.mount("http://", adapter)
@@ -118,22 +130,116 @@ def _classify(exc: requests.RequestException) -> tuple[TransportKind, str]:
     return "reset", f"the exchange failed ({type(exc).__name__})"
 
 
-def _read_capped(response: requests.Response, max_bytes: int, deadline: float, location: str) -> bytes:
+# A 2xx status line decides that a notification was delivered; of its body only this much is read.
+DELIVERED_BODY_BYTES = 4096
+# A retry starts only if this much time is left for it after its wait.
+MIN_ATTEMPT_SECONDS = 1.0
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Headers that carry no credential: the only ones kept when a redirect leaves the origin.
+SAFE_HEADERS = frozenset({"accept", "content-type", "user-agent"})
+
+
+def _set_read_timeout(response: requests.Response, seconds: float) -> None:
+    """Each socket read waits at most until the deadline, so a trickling peer cannot stretch it."""
+    connection = getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(0.01, seconds))
+
+
+def _read_body(
+    response: requests.Response, max_bytes: int, deadline: float, location: str, *, complete: bool
+) -> bytes:
+    """The body, read one socket read at a time with the deadline checked between reads.
+
+    ``complete=False`` (a 2xx to a notification) reads at most DELIVERED_BODY_BYTES and keeps
+    whatever arrived before a cut, a stall or the deadline: the status already said "delivered".
+    """
+    limit = max_bytes if complete else DELIVERED_BODY_BYTES
     declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if complete and declared and declared.isdigit() and int(declared) > max_bytes:
         raise TransportError(
             "too_large", location, f"the answer is {int(declared)} bytes, over the {max_bytes}-byte limit"
         )
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        size += len(chunk)
-        if size > max_bytes:
-            raise TransportError("too_large", location, f"the answer exceeds the {max_bytes}-byte limit")
-        if time.monotonic() > deadline:
+    while size <= limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if not complete:
+                break
             raise TransportError("timeout", location, "the answer arrived too slowly (total time limit)")
+        _set_read_timeout(response, left)
+        try:
+            chunk = response.raw.read1(65536, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if not complete:
+                break
+            if isinstance(exc, urllib3.exceptions.ReadTimeoutError | socket.timeout):
+                raise TransportError(
+                    "timeout", location, "the answer arrived too slowly (total time limit)"
+                ) from None
+            raise TransportError("reset", location, "the answer was cut off mid-body") from None
+        if not chunk:
+            break
+        size += len(chunk)
         chunks.append(chunk)
+    if size > limit:
+        if complete:
+            raise TransportError("too_large", location, f"the answer exceeds the {max_bytes}-byte limit")
+        return b"".join(chunks)[:limit]
     return b"".join(chunks)
+
+
+def _same_origin(first: str, second: str) -> bool:
+    a, b = urlsplit(first), urlsplit(second)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+def _without_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What may be sent to another origin: no auth, no header but the harmless ones, no body."""
+    headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() in SAFE_HEADERS}
+    return {k: v for k, v in kwargs.items() if k not in ("auth", "headers", "data", "json")} | {
+        "headers": headers
+    }
+
+
+def _exchange(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    location: str,
+    deadline: float,
+    max_body_bytes: int,
+    follow_redirects: bool,
+    complete_body: Callable[[int], bool],
+    **kwargs: Any,
+) -> HttpReply:
+    """One attempt, following redirects by hand: credentials stay with the origin they were meant for."""
+    redirects: list[str] = []
+    current_url, current_method, current = url, method, kwargs
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TransportError("timeout", location, "no time was left for an answer")
+        with session.request(
+            current_method, current_url, timeout=left, stream=True, allow_redirects=False, **current
+        ) as response:
+            status = response.status_code
+            target = response.headers.get("Location")
+            if follow_redirects and status in REDIRECT_STATUSES and target and len(redirects) < MAX_REDIRECTS:
+                redirects.append(target)
+                next_url = urljoin(current_url, target)
+                if not _same_origin(url, next_url):
+                    current = _without_credentials(current)
+                if status == 303 or (status in (301, 302) and current_method != "GET"):
+                    current_method = "GET"
+                current_url = next_url
+                continue
+            body = _read_body(response, max_body_bytes, deadline, location, complete=complete_body(status))
+            return HttpReply(status, dict(response.headers), body, current_url, tuple(redirects))
 
 
 def send(
@@ -146,46 +252,61 @@ def send(
     policy: RetryPolicy = NO_RETRY,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     sleep: Callable[[float], None] | None = None,
+    deadline: float | None = None,
+    follow_redirects: bool = True,
+    complete_body: Callable[[int], bool] = lambda status: True,
     **kwargs: Any,
 ) -> HttpReply:
     """One HTTP exchange with bounded retries on 429/5xx and network failures.
 
     Returns the last reply (whatever its status) once retries are spent or the status is
-    final; raises TransportError when no reply came at all. A Retry-After longer than the
-    policy allows ends the retries at once rather than hammering the peer early.
+    final; raises TransportError when no reply came at all. Every attempt ends within
+    ``timeout`` of its start, wall clock; all attempts and waits end by ``deadline`` (a
+    ``time.monotonic()`` value: what the invocation has left). A wait that would not leave
+    time for another attempt, or a Retry-After longer than the policy allows, ends the retries.
     """
     pause = sleep or time.sleep
+    final = float("inf") if deadline is None else deadline
     attempt = 0
+
+    def fits(wait: float) -> bool:
+        return time.monotonic() + wait + MIN_ATTEMPT_SECONDS <= final
+
     while True:
         attempt += 1
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        if started >= final:
+            raise TransportError("timeout", location, "no time was left in this invocation for an attempt")
         try:
-            with session.request(method, url, timeout=timeout, stream=True, **kwargs) as response:
-                body = _read_capped(response, max_body_bytes, deadline, location)
-                reply = HttpReply(
-                    status=response.status_code,
-                    headers=dict(response.headers),
-                    body=body,
-                    url=response.url,
-                    redirects=tuple(r.headers.get("Location", "") for r in response.history),
-                )
+            reply = _exchange(
+                session,
+                method,
+                url,
+                location=location,
+                deadline=min(started + timeout, final),
+                max_body_bytes=max_body_bytes,
+                follow_redirects=follow_redirects,
+                complete_body=complete_body,
+                **kwargs,
+            )
         except TransportError as exc:
-            if exc.kind == "too_large" or attempt >= policy.attempts:
+            wait = policy.backoff(attempt)
+            if exc.kind == "too_large" or attempt >= policy.attempts or not fits(wait):
                 raise
-            pause(policy.backoff(attempt))
+            pause(wait)
             continue
         except requests.RequestException as exc:
             kind, detail = _classify(exc)
-            if kind == "invalid_url" or attempt >= policy.attempts:
+            wait = policy.backoff(attempt)
+            if kind == "invalid_url" or attempt >= policy.attempts or not fits(wait):
                 raise TransportError(kind, location, f"{detail} (after {attempt} attempt(s))") from None
-            pause(policy.backoff(attempt))
+            pause(wait)
             continue
         if reply.status not in RETRYABLE_STATUSES or attempt >= policy.attempts:
             return reply
-        wait = parse_retry_after(reply.headers.get("Retry-After"))
-        if wait is None:
-            wait = policy.backoff(attempt)
-        elif wait > policy.max_retry_after_seconds:
+        asked = parse_retry_after(reply.headers.get("Retry-After"))
+        wait = policy.backoff(attempt) if asked is None else asked
+        if wait > policy.max_retry_after_seconds or not fits(wait):
             return reply
         pause(wait)
 
@@ -200,12 +321,15 @@ def deliver(
     policy: RetryPolicy,
     hint: Callable[[str | None], str] | None = None,
     sleep: Callable[[float], None] | None = None,
+    deadline: float | None = None,
     **kwargs: Any,
 ) -> HttpReply:
     """Send a notification: a 2xx reply, or DeliveryError saying whether a retry could help.
 
-    4xx (but 408/429) is permanent: the request itself is wrong. 408, 429, 5xx and network
-    failures are transient once the policy's retries are spent.
+    A 2xx status line means delivered, whatever its body does after (too long, cut, trickled):
+    counting it as failed would post the message again on every retry. 4xx (but 408/429) is
+    permanent: the request itself is wrong. 408, 429, 5xx, redirects and network failures are
+    transient once the policy's retries (bounded by ``deadline``) are spent.
     """
     try:
         reply = send(
@@ -216,8 +340,10 @@ def deliver(
             timeout=timeout,
             policy=policy,
             max_body_bytes=64 * 1024,
-            allow_redirects=False,
+            follow_redirects=False,
+            complete_body=lambda status: not 200 <= status < 300,
             sleep=sleep,
+            deadline=deadline,
             **kwargs,
         )
     except TransportError as exc:

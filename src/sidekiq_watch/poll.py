@@ -260,8 +260,12 @@ def build_watcher(
     config: WatchConfig | None = None,
     dry_run: bool = False,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    deadline: float | None = None,
 ) -> Watcher:
-    """A Watcher wired from the settings: each target's source, its Slack webhook (or the dry-run printer)."""
+    """A Watcher wired from the settings: each target's source, its Slack webhook (or the dry-run printer).
+
+    ``deadline`` (``time.monotonic()``) bounds every exchange and its retries: what the invocation has left.
+    """
     printer = PrintNotifier()
 
     def source_for(target: Target) -> StatsSource:
@@ -271,6 +275,7 @@ def build_watcher(
             timeout=settings.http_timeout_seconds,
             session=session,
             namespace=target.namespace,
+            deadline=deadline,
         )
 
     def notifier_for(target: Target) -> Notifier:
@@ -281,7 +286,11 @@ def build_watcher(
             target.slack_channel or settings.slack_channel, settings.slack_username, settings.slack_icon_emoji
         )
         return SlackWebhook(
-            webhook, timeout=settings.http_timeout_seconds, session=session, overrides=overrides
+            webhook,
+            timeout=settings.http_timeout_seconds,
+            session=session,
+            overrides=overrides,
+            deadline=deadline,
         )
 
     return Watcher(

@@ -72,8 +72,10 @@ class SlackWebhook:
         policy: RetryPolicy = SLACK_RETRY,
         overrides: dict[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.url = url
+        self.deadline = deadline
         self.timeout = timeout
         self.session = session or new_session()
         self.policy = policy
@@ -93,6 +95,7 @@ class SlackWebhook:
             policy=self.policy,
             hint=_hint,
             sleep=self.sleep,
+            deadline=self.deadline,
             data=json.dumps({**self.overrides, **payload}).encode("utf-8"),
             headers={"Content-Type": "application/json; charset=utf-8"},
         )

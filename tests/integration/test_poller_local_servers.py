@@ -14,7 +14,11 @@ from tests.conftest import load_event
 from tests.support.servers import Received, Reply, json_reply, local_server
 
 pytestmark = pytest.mark.integration
-CONTEXT = LocalContext(FunctionSpec("PollerFunction", "", 60, 256, {}, []))
+
+
+def fresh_context() -> LocalContext:
+    """A new context per invocation, as Lambda gives: its remaining time counts from now."""
+    return LocalContext(FunctionSpec("PollerFunction", "", 60, 256, {}, []))
 
 
 def test_handler_posts_exactly_one_message_to_the_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,7 +30,7 @@ def test_handler_posts_exactly_one_message_to_the_webhook(monkeypatch: pytest.Mo
         monkeypatch.setenv("SIDEKIQ_SOURCE_NAME", "shop")
         monkeypatch.setenv("SLACK_WEBHOOK_URL", f"{slack.url}/services/T/B/secret")
         monkeypatch.setenv("SLACK_CHANNEL", "#ops")
-        [result] = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"]
+        [result] = poller.handler(load_event("scheduled.json"), fresh_context())["targets"]
     assert result["delivery"] == "posted to Slack"
     [post] = slack.received
     assert (post.method, post.path) == ("POST", "/services/T/B/secret")

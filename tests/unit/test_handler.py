@@ -11,7 +11,11 @@ from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
 from tests.conftest import EVENTS, SECRET_WEBHOOK, load_event
 
 STATS_URL = "https://app.example.com/sidekiq/stats"
-CONTEXT = LocalContext(FunctionSpec("PollerFunction", "", 60, 256, {}, []))
+
+
+def fresh_context() -> LocalContext:
+    """A new context per invocation, as Lambda gives: its remaining time counts from now."""
+    return LocalContext(FunctionSpec("PollerFunction", "", 60, 256, {}, []))
 
 
 @pytest.fixture
@@ -29,7 +33,7 @@ def stats_body(name: str) -> bytes:
 def test_scheduled_event_posts_to_slack_when_retries_exceed_threshold(configured: None) -> None:
     responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, body="ok")
-    [result] = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"]
+    [result] = poller.handler(load_event("scheduled.json"), fresh_context())["targets"]
     assert result["delivery"] == "posted to Slack"
     assert result["findings"] == [
         {"rule": "retries > 50", "status": "firing", "value": 61, "severity": "critical"},
@@ -45,7 +49,7 @@ def test_figures_are_published_as_emf_metrics_by_source(
 ) -> None:
     responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, body="ok")
-    poller.handler(load_event("scheduled.json"), CONTEXT)
+    poller.handler(load_event("scheduled.json"), fresh_context())
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     [main] = [b for b in blobs if "retries" in b]
     assert (main["retries"], main["dead"], main["default_latency"], main["source"]) == (
@@ -60,7 +64,7 @@ def test_figures_are_published_as_emf_metrics_by_source(
 def test_slack_rejection_does_not_fail_the_invocation(configured: None) -> None:
     responses.get(STATS_URL, body=stats_body("handwritten.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, status=404, body="no_service")
-    [result] = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"]
+    [result] = poller.handler(load_event("scheduled.json"), fresh_context())["targets"]
     assert result["delivery"].startswith("rejected: Slack webhook (hooks.slack.com): HTTP 404 no_service")
 
 
@@ -68,7 +72,7 @@ def test_slack_rejection_does_not_fail_the_invocation(configured: None) -> None:
 def test_webhook_url_never_reaches_the_logs(configured: None, capsys: pytest.CaptureFixture[str]) -> None:
     responses.get(STATS_URL, body=stats_body("handwritten.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, status=404, body="no_service")
-    poller.handler(load_event("scheduled.json"), CONTEXT)
+    poller.handler(load_event("scheduled.json"), fresh_context())
     captured = capsys.readouterr()
     assert "s3cr3t" not in captured.out + captured.err
 
@@ -79,7 +83,7 @@ def test_bad_configuration_fails_naming_the_variable(
     monkeypatch.setenv("SIDEKIQ_STATS_URL", STATS_URL)
     monkeypatch.setenv("RETRY_THRESHOLD", "lots")
     with pytest.raises(Exception, match="RETRY_THRESHOLD"):
-        poller.handler(load_event("scheduled.json"), CONTEXT)
+        poller.handler(load_event("scheduled.json"), fresh_context())
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [m.get("ConfigurationErrors") for m in emitted] == [[1.0]]
 
@@ -93,8 +97,8 @@ def test_state_in_dynamodb_keeps_a_second_invocation_quiet(
     monkeypatch.setenv("STATE_TABLE", create_state_table())
     responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, body="ok")
-    first = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"][0]
-    second = poller.handler(load_event("scheduled.json"), CONTEXT)["targets"][0]
+    first = poller.handler(load_event("scheduled.json"), fresh_context())["targets"][0]
+    second = poller.handler(load_event("scheduled.json"), fresh_context())["targets"][0]
     assert first["notices"] == [{"notice": "firing", "rule": "retries > 50"}]
     assert second["notices"] == []
     assert len(responses.calls) == 3  # two stats reads, one Slack post
@@ -114,4 +118,4 @@ def test_transient_slack_failure_fails_the_invocation_for_lambda_to_retry(
     responses.get(STATS_URL, body=stats_body("handwritten.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, status=503, body="unavailable")
     with pytest.raises(DeliveryError, match="will be retried"):
-        poller.handler(load_event("scheduled.json"), CONTEXT)
+        poller.handler(load_event("scheduled.json"), fresh_context())

@@ -72,6 +72,12 @@ def fan_out(
     """Every channel at once, so the total time is the slowest channel's, not the sum."""
     if len(channels) == 1:
         return [deliver_one(event, channels[0], resources, log)]
+    # Clients are made here, before the threads: boto3 cannot make them concurrently.
+    kinds = {channel.kind for channel in channels}
+    if "email" in kinds:
+        resources.ses  # noqa: B018 - made now, used in a thread
+    if "sns" in kinds:
+        resources.sns  # noqa: B018
     with ThreadPoolExecutor(max_workers=len(channels)) as pool:
         return list(pool.map(lambda channel: deliver_one(event, channel, resources, log), channels))
 
@@ -83,6 +89,6 @@ def dispatch(
     route = config.route_for(event)
     if route is None:
         return None, []
-    if config.web_url and not resources.web_url:
-        resources.web_url = config.web_url
-    return route, fan_out(event, route.channels, resources, log)
+    return route, fan_out(
+        event, route.channels, resources.for_request(deadline=resources.deadline, web_url=config.web_url), log
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -25,6 +26,8 @@ logger = Logger(service="sidekiq-watch")
 metrics = Metrics(namespace="Sidekiq", service="sidekiq-watch")
 app = LambdaFunctionUrlResolver()
 PATHS = ("/", "/batches")
+# Seconds kept back from the Lambda timeout to record outcomes and answer (a 502 the sender retries).
+RESERVE_SECONDS = 3.0
 
 
 @cache
@@ -82,7 +85,9 @@ def _receive() -> Response[Any]:
         reply = unavailable("the function's settings are invalid; see its log", str(exc))
     else:
         log = DeliveryLog(persistence(), app.lambda_context)
-        reply = receive(settings, request, batch_config, resources(), log)
+        remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
+        shared = resources().for_request(deadline=time.monotonic() + remaining - RESERVE_SECONDS)
+        reply = receive(settings, request, batch_config, shared, log)
     if reply.problem:
         logger.error(reply.problem, extra={"status": reply.status})
     for delivery in reply.body.get("deliveries", []):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 
@@ -75,7 +76,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
         raise
     watcher = build_watcher(
-        settings, session=http_session(), store=state_store(), lease_seconds=remaining() + 60
+        settings,
+        session=http_session(),
+        store=state_store(),
+        lease_seconds=remaining() + 60,
+        deadline=time.monotonic() + remaining() - RESERVE_SECONDS,
     )
     report = run_poll(watcher, time_left=lambda: remaining() - RESERVE_SECONDS)
     failures = [t.failure for t in report.targets if t.failure is not None]

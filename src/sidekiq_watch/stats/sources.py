@@ -59,8 +59,10 @@ class HttpStatsSource:
         session: requests.Session | None = None,
         policy: RetryPolicy = STATS_RETRY,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        deadline: float | None = None,
     ) -> None:
         self.url = url
+        self.deadline = deadline
         self.auth = auth
         self.timeout = timeout
         self.session = session or new_session()
@@ -90,6 +92,7 @@ class HttpStatsSource:
                 timeout=self.timeout,
                 policy=self.policy,
                 max_body_bytes=self.max_body_bytes,
+                deadline=self.deadline,
                 **kwargs,  # type: ignore[arg-type]
             )
         except TransportError as exc:
@@ -143,11 +146,12 @@ def make_source(
     timeout: float,
     session: requests.Session | None = None,
     namespace: str | None = None,
+    deadline: float | None = None,
 ) -> StatsSource:
     """The source a stats location describes: HTTP(S), Sidekiq's Redis, or a local file."""
     scheme = stats_scheme(url)
     if scheme == "http":
-        return HttpStatsSource(url, auth, timeout=timeout, session=session)
+        return HttpStatsSource(url, auth, timeout=timeout, session=session, deadline=deadline)
     if scheme == "redis":
         from .redis_source import RedisStatsSource  # redis-py is imported only by those who use it
 

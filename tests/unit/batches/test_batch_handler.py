@@ -15,7 +15,12 @@ from sidekiq_watch.handlers import batch_webhook
 from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
 from tests.conftest import load_event
 
-CONTEXT = LocalContext(FunctionSpec("BatchNotificationsFunction", "", 30, 256, {}, []))
+
+def fresh_context() -> LocalContext:
+    """A new context per invocation, as Lambda gives: its remaining time counts from now."""
+    return LocalContext(FunctionSpec("BatchNotificationsFunction", "", 30, 256, {}, []))
+
+
 HOOK = "https://hooks.example.com/batches"
 
 
@@ -31,7 +36,7 @@ def configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    result = batch_webhook.handler(event, CONTEXT)
+    result = batch_webhook.handler(event, fresh_context())
     return result["statusCode"], json.loads(result["body"]), result.get("headers", {})
 
 

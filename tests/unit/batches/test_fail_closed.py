@@ -18,7 +18,12 @@ from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
 from sidekiq_watch.settings import load_settings
 from tests.conftest import load_event
 
-CONTEXT = LocalContext(FunctionSpec("BatchNotificationsFunction", "", 30, 256, {}, []))
+
+def fresh_context() -> LocalContext:
+    """A new context per invocation, as Lambda gives: its remaining time counts from now."""
+    return LocalContext(FunctionSpec("BatchNotificationsFunction", "", 30, 256, {}, []))
+
+
 BASIC = "Basic " + base64.b64encode(b"sidekiq:s3cr3t-pw").decode()
 
 
@@ -36,7 +41,7 @@ def invoke(authorization: str | None = BASIC) -> tuple[int, dict[str, Any], dict
     event["headers"].pop("authorization", None)
     if authorization is not None:
         event["headers"]["authorization"] = authorization
-    result = batch_webhook.handler(event, CONTEXT)
+    result = batch_webhook.handler(event, fresh_context())
     return result["statusCode"], json.loads(result["body"]), result.get("headers", {})
 
 

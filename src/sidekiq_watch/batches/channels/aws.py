@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ...errors import ConfigError, DeliveryError
 from ..payload import BatchEvent
 from ..render import html_body, plain_text, title
-from .base import Options, Resources
+from .base import AWS_CALL_WORST_SECONDS, Options, Resources
 
 EMAIL_OPTIONS = {"from", "to", "cc", "bcc", "reply_to", "subject", "configuration_set"}
 SNS_OPTIONS = {"topic_arn", "subject"}
@@ -27,6 +27,14 @@ PERMANENT_AWS_ERRORS = {
     "AuthorizationError",
     "ValidationError",
 }
+
+
+def _ensure_time(location: str, resources: Resources) -> None:
+    """An AWS call that might outlast the invocation is not started: the sender retries it."""
+    if resources.time_left() < AWS_CALL_WORST_SECONDS:
+        raise DeliveryError(
+            location, "not enough time left in this request (will be retried)", permanent=False
+        )
 
 
 def _aws_delivery_error(location: str, exc: Exception) -> DeliveryError:
@@ -98,6 +106,7 @@ class EmailChannel:
             request["ReplyToAddresses"] = self.reply_to
         if self.configuration_set:
             request["ConfigurationSetName"] = self.configuration_set
+        _ensure_time(f"e-mail {self.name} (SES)", resources)
         try:
             answer = resources.ses.send_email(**request)
         except Exception as exc:
@@ -126,6 +135,7 @@ class SnsChannel:
         subject = "".join(
             c if c.isascii() and c.isprintable() else " " for c in (self.subject or title(event))
         )
+        _ensure_time(f"SNS topic {self.name}", resources)
         try:
             answer = resources.sns.publish(
                 TopicArn=self.topic_arn,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -15,40 +17,77 @@ from ...secrets import REFERENCE_PREFIXES, Secret, validate_reference
 from ..payload import BatchEvent
 
 CHANNEL_RETRY = RetryPolicy(attempts=3, backoff_seconds=0.5, max_retry_after_seconds=10.0)
+# An AWS call's worst case with the client configuration below: 2 attempts of 2 s connect + 5 s
+# read, and botocore's backoff between them. A call is not started with less time than this left.
+AWS_CALL_WORST_SECONDS = 16.0
 
 
-@dataclass
+class AwsClients:
+    """SES and SNS clients, made on first use (a configuration without them never imports boto3)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @cached_property
+    def ses(self) -> Any:
+        with self._lock:  # boto3's default session is not safe for concurrent client creation
+            import boto3
+
+            return boto3.client("sesv2", config=_aws_config())
+
+    @cached_property
+    def sns(self) -> Any:
+        with self._lock:
+            import boto3
+
+            return boto3.client("sns", config=_aws_config())
+
+
+@dataclass(frozen=True)
 class Resources:
-    """Created once per container and shared by every channel: one HTTP session, lazy AWS clients."""
+    """Shared by every channel: one HTTP session and the AWS clients per container; ``deadline``
+    and ``web_url`` per request (see ``for_request``), so nothing of one request leaks into the next."""
 
     timeout: float = 10.0
     web_url: str | None = None
     session: requests.Session = field(default_factory=new_session)
     policy: RetryPolicy = CHANNEL_RETRY
+    aws: AwsClients = field(default_factory=AwsClients)
+    deadline: float | None = None
+
+    def for_request(self, *, deadline: float | None = None, web_url: str | None = None) -> Resources:
+        """The same session and clients, with this request's deadline and (if not set) web link."""
+        return replace(self, deadline=deadline, web_url=self.web_url or web_url)
+
+    def time_left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     def post(self, url: str, *, location: str, **kwargs: Any) -> HttpReply:
-        """POST a notification with this container's session, timeout and retry policy."""
+        """POST a notification with the session, timeout and retry policy, by the request's deadline."""
         return deliver(
-            self.session, "POST", url, location=location, timeout=self.timeout, policy=self.policy, **kwargs
+            self.session,
+            "POST",
+            url,
+            location=location,
+            timeout=self.timeout,
+            policy=self.policy,
+            deadline=self.deadline,
+            **kwargs,
         )
 
-    @cached_property
+    @property
     def ses(self) -> Any:
-        import boto3
+        return self.aws.ses
 
-        return boto3.client("sesv2", config=_aws_config())
-
-    @cached_property
+    @property
     def sns(self) -> Any:
-        import boto3
-
-        return boto3.client("sns", config=_aws_config())
+        return self.aws.sns
 
 
 def _aws_config() -> Any:
     from botocore.config import Config
 
-    return Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    return Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
 
 
 class Channel(Protocol):

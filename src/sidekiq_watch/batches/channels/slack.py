@@ -37,6 +37,7 @@ class SlackChannel:
             session=resources.session,
             policy=resources.policy,
             overrides=message_overrides(self.channel, self.username, self.icon_emoji),
+            deadline=resources.deadline,
         ).post(slack_payload(event, resources.web_url))
         return "posted"
 
