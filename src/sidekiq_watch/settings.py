@@ -261,7 +261,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     token = _secret(env, "SIDEKIQ_STATS_TOKEN", problems)
     token_header = _text(env, "SIDEKIQ_STATS_TOKEN_HEADER") or "Authorization"
     redis_source = stats_url is not None and stats_scheme(stats_url) == "redis"
-    if (username is None) != (password is None) and not (redis_source and username is None):
+    # A password alone is right for Redis (the default user): for `listen --redis-url` as well,
+    # where no SIDEKIQ_STATS_URL says which kind of source it is for.
+    password_alone_ok = username is None and (redis_source or stats_url is None)
+    if (username is None) != (password is None) and not password_alone_ok:
         problems.append(
             "SIDEKIQ_STATS_USERNAME and SIDEKIQ_STATS_PASSWORD: set both for HTTP Basic, or neither"
         )

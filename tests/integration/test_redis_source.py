@@ -123,3 +123,18 @@ def test_a_stopped_redis_is_a_connect_error(server: RedisServer) -> None:
 )
 def test_job_latency_reads_both_timestamp_formats(entry: Any, expected: float) -> None:
     assert job_latency(entry, now=1010.5) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("missing", ["smembers", "zcard", "lindex"])
+def test_a_user_lacking_a_command_is_an_auth_error_naming_it(server: RedisServer, missing: str) -> None:
+    sidekiq_layout(server.client())
+    server.client().execute_command(  # type: ignore[attr-defined]
+        "ACL", "SETUSER", "watch", "on", ">s3cr3t-acl", "~*", "-@all",
+        *[f"+{c}" for c in ("get", "zcard", "smembers", "hmget", "llen", "lindex", "ping") if c != missing],
+    )  # fmt: skip
+    auth = StatsAuth(username="watch", password=Secret("SIDEKIQ_STATS_PASSWORD", "s3cr3t-acl"))
+    with pytest.raises(SourceError) as caught:
+        RedisStatsSource(server.url, auth, timeout=2).read()
+    assert caught.value.kind == "auth"
+    assert missing.upper() in str(caught.value)
+    assert "ACL" in str(caught.value)

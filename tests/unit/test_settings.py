@@ -133,3 +133,15 @@ def test_missing_secret_names_the_variable_and_reference(aws: None) -> None:
         SecretError, match="SIDEKIQ_STATS_TOKEN: could not read secretsmanager:nope: no such secret"
     ):
         settings.stats_auth.token.reveal()
+
+
+def test_a_password_alone_is_accepted_when_no_stats_url_says_it_is_for_http() -> None:
+    """`sidekiq-watch listen --redis-url redis://…` with SIDEKIQ_STATS_PASSWORD for Redis's default user."""
+    settings = load_settings({"SIDEKIQ_STATS_PASSWORD": "s3cr3t-redis"})
+    assert settings.stats_auth.password is not None
+    assert settings.stats_auth.username is None
+
+
+def test_a_password_alone_for_an_http_stats_url_still_needs_its_user_name() -> None:
+    with pytest.raises(ConfigError, match="SIDEKIQ_STATS_USERNAME"):
+        load_settings({"SIDEKIQ_STATS_URL": "https://a.example/stats", "SIDEKIQ_STATS_PASSWORD": "s3cr3t-x"})

@@ -145,3 +145,14 @@ def test_missing_file_is_reported() -> None:
     with pytest.raises(SourceError, match="no such file") as e:
         FileStatsSource("/nonexistent/stats.json").read()
     assert e.value.kind == "not_found"
+
+
+@responses.activate
+def test_refused_access_names_the_documents_target_the_credentials_came_from() -> None:
+    responses.get("https://billing.example.com/sidekiq/stats", status=401)
+    auth = StatsAuth(username="w", password=Secret("targets[1] (billing).password", "s3cr3t-pw"))
+    source = HttpStatsSource("https://billing.example.com/sidekiq/stats", auth, timeout=1, policy=NO_RETRY)
+    with pytest.raises(SourceError) as caught:
+        source.read()
+    assert "targets[1] (billing).password" in str(caught.value)
+    assert "SIDEKIQ_STATS_USERNAME" not in str(caught.value)

@@ -200,7 +200,7 @@ def test_source_down_alerts_after_two_failed_polls_and_resolves(store: AlertStor
     clock.advance(5 * MINUTE)
     w.poll_all()
     assert slack.texts[1] == "✅ Sidekiq shop: RESOLVED: stats readable"
-    assert "could not for 5m" in slack.sent[1]["blocks"][1]["text"]["text"]
+    assert "could not for 10m" in slack.sent[1]["blocks"][1]["text"]["text"]  # from the first failed poll
 
 
 def test_messages_show_change_and_sparkline_from_history(store: AlertStore, clock: Clock) -> None:

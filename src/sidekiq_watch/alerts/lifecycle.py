@@ -30,6 +30,7 @@ class AlertRecord:
     last_notified: float | None = None
     value: float | None = None
     failures: int = 0
+    failing_since: float | None = None  # the first failed poll of the current run of failures
     reason: str | None = None
     claim_id: str | None = None
     claim_until: float = 0.0
@@ -95,7 +96,13 @@ def decide_source(
         SOURCE_RULE, "source", "firing" if down else "ok", float(failures), "critical" if down else None
     )
     decision = decide(previous, finding, now, repeat_interval)
-    record = replace(decision.record, failures=failures, reason=reason if reason else decision.record.reason)
+    failing_since = (previous.failing_since or now) if reason else None
+    record = replace(
+        decision.record,
+        failures=failures,
+        failing_since=failing_since,
+        reason=reason if reason else decision.record.reason,
+    )
     if decision.notice is None and record.failures == previous.failures and record.reason == previous.reason:
         record = previous
     return replace(decision, record=record)

@@ -7,9 +7,12 @@ polls, and a button to the matching Sidekiq Web page.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, zip_longest
 from typing import Any
+from urllib.parse import quote
 
 from ..slack import Payload, context, escape_mrkdwn, header, truncate
 from .history import History, sparkline
@@ -68,13 +71,22 @@ def format_duration(seconds: float) -> str:
     return text or f"{secs}s"
 
 
-def web_link(web_url: str | None, subject: str) -> tuple[str, str] | None:
+# Slack allows 50 blocks a message: a header, this many findings, one summary and the context.
+DETAILED_FINDINGS = 40
+WORST_NAMED = 5
+
+
+def web_link(web_url: str | None, subject: str, *, pattern: bool = False) -> tuple[str, str] | None:
+    """The Sidekiq Web page for a figure; a queue name is quoted whole (Sidekiq Web escapes its own
+    links the same way), and a rule's glob (``pattern``: no queue matched it) links to all queues."""
     if not web_url:
         return None
     base = web_url.rstrip("/")
     if subject.startswith(("queue:", "latency:")):
         queue = subject.split(":", 1)[1]
-        return f"{base}/queues/{queue}", f"Queue {queue}"
+        if pattern:
+            return f"{base}/queues", "Queues"
+        return f"{base}/queues/{quote(queue, safe='')}", f"Queue {queue}"
     if subject in ("enqueued", "default_latency"):
         return f"{base}/queues", "Queues"
     path, label = WEB_TABS.get(subject, ("", "Sidekiq Web"))
@@ -102,7 +114,7 @@ def _line(decision: Decision, history: History, now: float) -> str:
     rule = escape_mrkdwn(finding.key)
     if finding.rule.figure == "source":
         if decision.notice == "resolved":
-            since = decision.previous.since or now
+            since = decision.previous.failing_since or decision.previous.since or now
             down_for = format_duration(now - since)
             return f"{emoji} *{label}*: Sidekiq stats can be read again (they could not for {down_for})"
         reason = escape_mrkdwn(decision.record.reason or "unknown reason")
@@ -130,7 +142,8 @@ def _block(decision: Decision, target: TargetView, history: History) -> dict[str
         "type": "section",
         "text": {"type": "mrkdwn", "text": truncate(_line(decision, history, target.checked_at), 3000)},
     }
-    link = web_link(target.web_url, decision.finding.subject)
+    finding = decision.finding
+    link = web_link(target.web_url, finding.subject, pattern=finding.subject == finding.rule.figure)
     if link and decision.finding.rule.figure != "source":
         block["accessory"] = {
             "type": "button",
@@ -154,6 +167,43 @@ def _plain(decision: Decision) -> str:
     return f"{label}: {finding.key} ({finding.subject} is {format_number(finding.value)})"
 
 
+def _worst_first(decisions: list[Decision]) -> list[Decision]:
+    """Largest values first, or smallest for a rule that fires below its threshold."""
+    below = decisions[0].finding.rule.comparator.startswith("<")
+    return sorted(decisions, key=lambda d: (d.finding.value or 0.0) * (1 if below else -1))
+
+
+def _detailed_and_rest(ordered: list[Decision]) -> tuple[list[Decision], list[Decision]]:
+    """At most DETAILED_FINDINGS shown in full, taken in turn from each (notice, rule) group so
+    that no rule vanishes behind another's many queues; the worst of each group first."""
+    if len(ordered) <= DETAILED_FINDINGS + 1:
+        return ordered, []
+    groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    for decision in ordered:
+        groups[(decision.notice or "firing", decision.finding.rule.key)].append(decision)
+    interleaved = [d for d in chain(*zip_longest(*(_worst_first(g) for g in groups.values()))) if d]
+    chosen = {id(d) for d in interleaved[:DETAILED_FINDINGS]}
+    return [d for d in ordered if id(d) in chosen], [d for d in ordered if id(d) not in chosen]
+
+
+def _summary(rest: list[Decision]) -> dict[str, Any]:
+    """Everything not shown in full, counted per rule with its worst subjects named: so all that is
+    recorded as announced was in the message."""
+    groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    for decision in rest:
+        groups[(decision.notice or "firing", decision.finding.rule.key)].append(decision)
+    lines = [f"*… and {len(rest)} more*"]
+    for (notice, key), group in groups.items():
+        worst = ", ".join(
+            f"{escape_mrkdwn(d.finding.subject.split(':', 1)[-1])} {format_number(d.finding.value)}"
+            for d in _worst_first(group)[:WORST_NAMED]
+        )
+        more = ", …" if len(group) > WORST_NAMED else ""
+        emoji = STYLE[group[0].notice or "firing"][0]
+        lines.append(f"{emoji} `{escape_mrkdwn(key)}` \u00d7{len(group)} {notice}: {worst}{more}")
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), 3000)}}
+
+
 def render_notices(target: TargetView, decisions: list[Decision], history: History) -> Payload:
     """One message for every notice of one target in one poll, most urgent first."""
     ordered = sorted(decisions, key=lambda d: URGENCY.index(d.notice or "firing"))
@@ -163,7 +213,10 @@ def render_notices(target: TargetView, decisions: list[Decision], history: Histo
     emoji = STYLE[top][0]
     text = f"{emoji} Sidekiq {target.name}: " + "; ".join(_plain(d) for d in ordered)
     blocks: list[dict[str, Any]] = [header(HEADERS[top].format(target.name))]
-    blocks.extend(_block(d, target, history) for d in ordered[:45])
+    detailed, rest = _detailed_and_rest(ordered)
+    blocks.extend(_block(d, target, history) for d in detailed)
+    if rest:
+        blocks.append(_summary(rest))
     where = f"<{target.web_url}|Sidekiq Web>" if target.web_url else "no Sidekiq Web link configured"
     blocks.append(context(f"{name} · {where} · checked {when}"))
     return {"text": escape_mrkdwn(truncate(text, 3000)), "blocks": blocks}

@@ -98,31 +98,38 @@ class RedisStatsSource:
         try:
             client = self._client()
             first = client.pipeline(transaction=False)
+            commands = []
             for name in ("stat:processed", "stat:failed"):
                 first.get(key(name))
+                commands.append("GET")
             for name in ("schedule", "retry", "dead"):
                 first.zcard(key(name))
+                commands.append("ZCARD")
             first.smembers(key("processes"))
             first.smembers(key("queues"))
-            processed, failed, scheduled, retries, dead, process_keys, queue_names = first.execute()
+            commands += ["SMEMBERS", "SMEMBERS"]
+            processed, failed, scheduled, retries, dead, process_keys, queue_names = self._run(
+                first, commands
+            )
             processes = sorted(_text(p) for p in process_keys)
             queues = sorted(_text(q) for q in queue_names)
             second = client.pipeline(transaction=False)
+            commands = []
             for process in processes:
                 second.hmget(key(process), "info", "busy")
+                commands.append("HMGET")
             for queue in queues:
                 second.llen(key(f"queue:{queue}"))
                 second.lindex(key(f"queue:{queue}"), -1)
-            answers = second.execute()
+                commands += ["LLEN", "LINDEX"]
+            answers = self._run(second, commands)
         except redis.AuthenticationError:
+            where = self.auth.password.variable if self.auth.password else "SIDEKIQ_STATS_PASSWORD"
             raise SourceError(
                 "auth",
                 self.location,
-                "Redis refused the credentials; check the user and "
-                "password (SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD)",
+                f"Redis refused the credentials; check the user name and password ({where})",
             ) from None
-        except redis.ResponseError as exc:
-            raise self._response_error(exc) from None
         except redis.TimeoutError:
             raise SourceError("timeout", self.location, "Redis did not answer in time") from None
         except redis.ConnectionError as exc:
@@ -153,23 +160,36 @@ class RedisStatsSource:
             queue_latencies=latencies,
         )
 
-    def _response_error(self, exc: Exception) -> SourceError:
-        text = str(exc)
-        if "WRONGTYPE" in text:
-            return SourceError(
-                "bad_value",
-                self.location,
-                "a key holds another kind of value than Sidekiq's (WRONGTYPE): is this Sidekiq's Redis, "
-                "database and namespace?",
-            )
-        if "NOPERM" in text:
+    def _run(self, pipeline: Any, commands: list[str]) -> list[Any]:
+        """The pipeline's answers; a command Redis refused is raised as a SourceError naming it."""
+        answers: list[Any] = pipeline.execute(raise_on_error=False)
+        for command, answer in zip(commands, answers, strict=True):
+            if isinstance(answer, Exception):
+                raise self._response_error(answer, command) from None
+        return answers
+
+    def _response_error(self, exc: Exception, command: str) -> SourceError:
+        """Classified by exception type; WRONGTYPE, which redis-py has no type for, by its error code."""
+        import redis
+
+        if isinstance(exc, redis.exceptions.NoPermissionError):
             return SourceError(
                 "auth",
                 self.location,
-                "the Redis user lacks a permission sidekiq-watch needs (see the ACL line in the README)",
+                f"the Redis user may not run {command}: grant it (see the ACL line in the README)",
             )
-        code = next((word for word in text.split() if word.isupper() and len(word) > 2), "ERR")
-        return SourceError("protocol", self.location, f"Redis answered an error ({code})")
+        if isinstance(exc, redis.AuthenticationError):
+            return SourceError("auth", self.location, f"Redis refused {command}: authentication required")
+        if isinstance(exc, redis.ResponseError) and str(exc).startswith("WRONGTYPE"):
+            return SourceError(
+                "bad_value",
+                self.location,
+                f"a key holds another kind of value than Sidekiq's ({command}: WRONGTYPE): is this "
+                "Sidekiq's Redis, database and namespace?",
+            )
+        return SourceError(
+            "protocol", self.location, f"Redis answered {command} with an error ({type(exc).__name__})"
+        )
 
 
 def _connection_reason(exc: Exception) -> str:

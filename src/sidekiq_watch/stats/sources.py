@@ -108,14 +108,13 @@ class HttpStatsSource:
                 "login_redirect",
                 self.location,
                 f"was redirected to {target} (HTML, not JSON): the stats endpoint needs credentials; "
-                "set SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD or SIDEKIQ_STATS_TOKEN",
+                + credentials_advice(self.auth),
             )
         if reply.status in (401, 403):
             raise SourceError(
                 "http_status",
                 self.location,
-                f"HTTP {reply.status}: access refused; check SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD "
-                "or SIDEKIQ_STATS_TOKEN",
+                f"HTTP {reply.status}: access refused; " + credentials_advice(self.auth),
             )
         if not 200 <= reply.status < 300:
             raise SourceError("http_status", self.location, f"HTTP {reply.status}")
@@ -126,6 +125,18 @@ class HttpStatsSource:
                 "answered with HTML, not JSON: is this the stats URL (e.g. …/sidekiq/stats), "
                 "or a page behind a login?",
             )
+
+
+def credentials_advice(auth: StatsAuth) -> str:
+    """What to check, named where the credentials came from: a variable or a document's target."""
+    if auth.password is not None:
+        return f"check {auth.password.variable} and the user name beside it"
+    if auth.token is not None:
+        return f"check {auth.token.variable}"
+    return (
+        "set SIDEKIQ_STATS_USERNAME/SIDEKIQ_STATS_PASSWORD or SIDEKIQ_STATS_TOKEN "
+        "(or the target's username/password/token in the configuration document)"
+    )
 
 
 def _decode_json(raw: bytes, location: str) -> object:
