@@ -108,14 +108,14 @@ class Watcher:
         *,
         source_for: Callable[[Target], StatsSource],
         notifier_for: Callable[[Target], Notifier],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.config = config
         self.store = store
         self.source_for = source_for
         self.notifier_for = notifier_for
-        self.clock = clock
+        self.clock = clock or (lambda: time.time())  # looked up at each call: tests may move time
         self.lease_seconds = lease_seconds
 
     def poll_target(self, target: Target) -> TargetReport:

@@ -247,3 +247,17 @@ def test_the_poller_reports_before_its_timeout_when_slack_never_answers(
             poller.handler({}, LocalContext(FunctionSpec("P", "", lambda_timeout, 256, {}, [])))
         elapsed = time.monotonic() - started
     assert elapsed < lambda_timeout
+
+
+def test_a_429_asking_for_an_hour_is_not_waited_for() -> None:
+    peer = Counting(
+        lambda c: c.sendall(b"HTTP/1.1 429 Slow down\r\nRetry-After: 3600\r\nContent-Length: 0\r\n\r\n")
+    )
+    with raw_server(peer) as url:
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            webhook(url + "/hook").post({"text": "hi"})
+        elapsed = time.monotonic() - started
+    assert not caught.value.permanent
+    assert peer.count == 1
+    assert elapsed < 1

@@ -345,3 +345,17 @@ def test_progress_is_reported_as_targets_finish(store: AlertStore, clock: Clock)
     )
     assert sorted(seen) == [(1, 3), (2, 3), (3, 3)]
     assert sorted(r.target for r in reports) == ["app0", "app1", "app2"]
+
+
+def test_a_delivered_alert_is_not_sent_again_once_its_claim_has_lapsed(
+    store: AlertStore, clock: Clock
+) -> None:
+    """Only the confirming write says 'announced': the claim's lease (120 s here) has run out by the
+    next poll, so without that write the alert would be decided afresh and posted again."""
+    sidekiq, slack = Sidekiq(retries=99), Slack()
+    w = watcher(store, sidekiq, slack, clock)
+    w.poll_all()
+    clock.advance(5 * MINUTE)
+    w.poll_all()
+    assert len(slack.sent) == 1
+    assert store.load("shop").records["retries > 50"].status == "firing"
