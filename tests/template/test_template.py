@@ -10,31 +10,12 @@ from typing import Any
 
 import pytest
 
-from sidekiq_watch.local_invoke import resolve_handler
+from sidekiq_watch.handlers import batch_webhook
+from sidekiq_watch.local_invoke import FunctionSpec, LocalContext, resolve_handler
 from tests.conftest import EVENTS, ROOT
+from tests.support.cfn import Stack, sam_transform
 
 TEMPLATE = ROOT / "template.yaml"
-
-
-def sam_transform(parameters: dict[str, str] | None = None) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    template = yaml_parse(TEMPLATE.read_text())
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/artifact.zip"  # what `sam package` puts there
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    result: dict[str, Any] = transform(
-        template,
-        {"StatsUrl": "https://app.example.com/sidekiq/stats", **(parameters or {})},
-        NoManagedPolicies(),
-    )
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +82,26 @@ def test_the_makefile_builds_for_the_runtime_and_cpu_the_template_declares() -> 
 
 def test_schedule_invokes_the_poller_every_5_minutes_by_default(transformed: dict[str, Any]) -> None:
     [rule] = resources_of(transformed, "AWS::Events::Rule").values()
-    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["PollerFunction", "Arn"]}
-    assert transformed["Parameters"]["ScheduleExpression"]["Default"] == "rate(5 minutes)"
+    stack = Stack(transformed)
+    assert stack.resolve(rule["Properties"]["ScheduleExpression"]) == "rate(5 minutes)"
+
+
+@pytest.mark.parametrize("minutes", ["1", "2", "5", "10", "15", "30", "60"])
+def test_the_not_running_alarm_follows_the_schedule(transformed: dict[str, Any], minutes: str) -> None:
+    """Three missed polls, whatever the schedule: a slower schedule never keeps it firing."""
+    import re
+
+    stack = Stack(transformed, {"PollEveryMinutes": minutes})
+    [rule] = resources_of(transformed, "AWS::Events::Rule").values()
+    expression = stack.resolve(rule["Properties"]["ScheduleExpression"])
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour)\)", expression)
+    assert match, expression
+    interval = int(match[1]) * (3600 if match[2] == "hour" else 60)
+    assert (match[2] == "minute") == (interval == 60)  # rate(1 minutes) is refused by EventBridge
+    alarm = transformed["Resources"]["PollerNotRunningAlarm"]["Properties"]
+    assert stack.resolve(alarm["Period"]) == interval
+    assert alarm["EvaluationPeriods"] * interval <= 86400
 
 
 def test_handler_resolves_to_an_importable_function(transformed: dict[str, Any]) -> None:
@@ -135,13 +133,27 @@ def test_iam_reads_exactly_the_webhook_parameter(transformed: dict[str, Any]) ->
     ) in found
 
 
-def test_log_retention_is_set(transformed: dict[str, Any]) -> None:
-    groups = resources_of(transformed, "AWS::Logs::LogGroup").values()
-    assert {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in groups} == {
-        "/aws/lambda/${PollerFunction}",
-        "/aws/lambda/${BatchNotificationsFunction}",
-    }
-    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
+def test_each_function_logs_to_its_own_group_with_retention(transformed: dict[str, Any]) -> None:
+    functions = resources_of(transformed, "AWS::Lambda::Function")
+    for function in functions.values():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        properties = transformed["Resources"][group]["Properties"]
+        assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_no_role_may_write_logs_everywhere(transformed: dict[str, Any]) -> None:
+    """Not AWSLambdaBasicExecutionRole (logs:* on *): each role writes to its own function's group."""
+    stack = Stack(
+        transformed, {"EnableBatchNotifications": "true"}, {"StateTable": "t", "DeliveryTable": "d"}
+    )
+    for name, role in resources_of(transformed, "AWS::IAM::Role").items():
+        assert "AWSLambdaBasicExecutionRole" not in json.dumps(role), name
+        logs = [s for s in stack.role_statements(name) if any(a.startswith("logs:") for a in s["Action"])]
+        assert logs, name
+        for statement in logs:
+            assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+            [arn] = statement["Resource"]
+            assert arn.startswith("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/sidekiq-watch-")
 
 
 def test_webhook_is_never_a_plain_environment_value(transformed: dict[str, Any]) -> None:
@@ -193,13 +205,69 @@ def test_batch_function_has_a_function_url_checked_by_the_function(transformed: 
     variables = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]["Environment"][
         "Variables"
     ]
-    assert variables["BATCH_AUTH_PASSWORD"] == {"Fn::Sub": "ssm:${BatchAuthPasswordParameter}"}
+    assert variables["BATCH_AUTH_PASSWORD"] == {"Fn::Sub": "secretsmanager:${BatchAuthPassword}"}
     assert variables["DELIVERY_TABLE"] == {"Ref": "DeliveryTable"}
 
 
-def test_batch_function_has_a_dead_letter_queue(transformed: dict[str, Any]) -> None:
+def test_the_batch_function_is_a_choice_and_off_by_default(transformed: dict[str, Any]) -> None:
+    off = Stack(transformed)
+    on = Stack(transformed, {"EnableBatchNotifications": "true"})
+    batch_parts = {name for name in transformed["Resources"] if on.exists(name) and not off.exists(name)}
+    assert {
+        "BatchNotificationsFunction",
+        "BatchNotificationsFunctionUrl",
+        "BatchAuthPassword",
+        "DefaultBatchConfig",
+        "DeliveryTable",
+    } <= batch_parts
+    assert all(
+        off.condition(o["Condition"]) is False for o in transformed["Outputs"].values() if "Condition" in o
+    )
+
+
+def test_a_flood_on_the_public_url_is_capped_and_alarmed(transformed: dict[str, Any]) -> None:
     function = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]
-    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["BatchDeadLetterQueue", "Arn"]}}
+    stack = Stack(transformed, {"EnableBatchNotifications": "true"})
+    assert stack.resolve(function["ReservedConcurrentExecutions"]) == "5"
+    zero = Stack(transformed, {"EnableBatchNotifications": "true", "BatchReservedConcurrency": "0"})
+    assert zero.resolve({"x": function["ReservedConcurrentExecutions"]}) == {}  # no reservation at all
+    throttles = transformed["Resources"]["BatchThrottlesAlarm"]["Properties"]
+    assert throttles["MetricName"] == "Throttles"
+    assert throttles["Dimensions"][0]["Value"] == {"Ref": "BatchNotificationsFunction"}
+
+
+def test_undeliverable_notifications_alarm_instead_of_a_dead_letter_queue(
+    transformed: dict[str, Any],
+) -> None:
+    """Function URL calls are synchronous: a dead-letter queue would never receive one."""
+    function = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]
+    assert "DeadLetterConfig" not in function
+    assert not resources_of(transformed, "AWS::SQS::Queue")
+    alarm = transformed["Resources"]["BatchUndeliveredAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Sidekiq", "BatchFailed")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "sidekiq-watch"}]
+
+
+def test_the_undelivered_alarm_watches_the_metric_the_handler_emits(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "b.yaml"
+    config.write_text("channels:\n  hook:\n    type: webhook\n    url: http://127.0.0.1:9/x\n")
+    monkeypatch.setenv("BATCH_CONFIG", str(config))
+    monkeypatch.setenv("BATCH_AUTH", "none")
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "0.2")
+    event = json.loads((EVENTS / "batch-complete-with-failures.json").read_text())
+    batch_webhook.handler(event, LocalContext(FunctionSpec("B", "", 30, 256, {}, [])))
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [metrics] = [m for m in emitted if "BatchFailed" in m]
+    assert metrics["service"] == "sidekiq-watch"
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Sidekiq"
+
+
+def test_state_is_kept_and_delivery_records_are_not(transformed: dict[str, Any]) -> None:
+    state, deliveries = transformed["Resources"]["StateTable"], transformed["Resources"]["DeliveryTable"]
+    assert (state["DeletionPolicy"], state["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert (deliveries["DeletionPolicy"], deliveries["UpdateReplacePolicy"]) == ("Delete", "Delete")
 
 
 def test_delivery_table_fits_powertools_idempotency(transformed: dict[str, Any]) -> None:
@@ -208,32 +276,14 @@ def test_delivery_table_fits_powertools_idempotency(transformed: dict[str, Any])
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
-def test_batch_function_may_send_only_from_its_ses_identity_and_to_its_topic(
-    transformed: dict[str, Any],
-) -> None:
-    role = transformed["Resources"]["BatchNotificationsFunctionRole"]
-    found = {
-        s["Action"] if isinstance(s["Action"], str) else ",".join(s["Action"]): s["Resource"]
-        for policy in role["Properties"]["Policies"]
-        for s in statements(policy["PolicyDocument"])
-    }
-    assert found["ses:SendEmail"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesIdentity}"
-    }
-    assert found["sns:Publish"] == {"Ref": "NotificationTopicArn"}
-    assert found["dynamodb:GetItem,dynamodb:PutItem,dynamodb:UpdateItem,dynamodb:DeleteItem"] == {
-        "Fn::GetAtt": ["DeliveryTable", "Arn"]
-    }
-
-
 def test_vpc_and_its_eni_permissions_only_when_subnets_are_given(transformed: dict[str, Any]) -> None:
     function = transformed["Resources"]["PollerFunction"]["Properties"]
     assert function["VpcConfig"]["Fn::If"][0] == "InVpc"
     assert function["VpcConfig"]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     managed = transformed["Resources"]["PollerRole"]["Properties"]["ManagedPolicyArns"]
-    assert managed[1]["Fn::If"][0] == "InVpc"
-    assert "AWSLambdaVPCAccessExecutionRole" in managed[1]["Fn::If"][1]["Fn::Sub"]
-    assert all("VPCAccess" not in json.dumps(m) for m in managed[:1])
+    assert managed["Fn::If"][0] == "InVpc"
+    assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(managed["Fn::If"][1])
+    assert managed["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 SECRET_VARIABLES = (
@@ -266,7 +316,7 @@ def test_secrets_are_never_plain_environment_values(transformed: dict[str, Any])
 def test_dashboard_graphs_every_figure_per_target_and_the_functions(transformed: dict[str, Any]) -> None:
     import re
 
-    body = transformed["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = transformed["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     resolved = re.sub(r"\$\{[^}]+\}", "x", body)
     widgets = json.loads(resolved)["widgets"]
     expressions = json.dumps(widgets)
@@ -276,7 +326,7 @@ def test_dashboard_graphs_every_figure_per_target_and_the_functions(transformed:
     lambda_metrics = {m[1] for w in widgets for m in w["properties"]["metrics"] if m[0] == "AWS/Lambda"}
     assert lambda_metrics == {"Errors", "Throttles", "Duration"}
     assert "${PollerFunction}" in body
-    assert "${BatchNotificationsFunction}" in body
+    assert "${BatchFunctionName}" in body
 
 
 def test_the_watchdog_is_watched(transformed: dict[str, Any]) -> None:

@@ -30,8 +30,10 @@ def test_parameter_overrides_flow_into_conditions_and_subs() -> None:
     assert spec.environment["SLACK_WEBHOOK_URL"] == "secretsmanager:sw/hook"
 
 
-def test_stats_url_without_default_is_left_for_env_vars() -> None:
-    spec = function_spec(load_template(TEMPLATE), "PollerFunction")
+def test_a_parameter_without_default_is_left_for_env_vars() -> None:
+    template = load_template(TEMPLATE)
+    del template["Parameters"]["StatsUrl"]["Default"]
+    spec = function_spec(template, "PollerFunction")
     assert "SIDEKIQ_STATS_URL" in spec.unresolved
 
 
