@@ -17,6 +17,7 @@ from typing import Any
 from .errors import ConfigError, DeliveryError
 
 EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY = 0, 1, 2, 3
+EXIT_HANDLER_FAILED = 1  # invoke: the function raised (its SAM-shaped error is on stdout)
 
 # flag dest -> environment variable it overrides
 POLL_FLAGS = {
@@ -179,7 +180,9 @@ def _print_summary(report: dict[str, Any]) -> None:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from .local_invoke import invoke
+    import traceback
+
+    from .local_invoke import HandlerRaised, error_response, invoke
 
     overrides = {}
     for pair in args.parameter_overrides:
@@ -187,9 +190,19 @@ def _invoke(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(f"--parameter-overrides: expected KEY=VALUE, got {pair!r}")
         overrides[key] = value
-    result = invoke(
-        args.template, args.function, args.event, env_vars_path=args.env_vars, parameter_overrides=overrides
-    )
+    try:
+        result = invoke(
+            args.template,
+            args.function,
+            args.event,
+            env_vars_path=args.env_vars,
+            parameter_overrides=overrides,
+        )
+    except HandlerRaised as raised:
+        # The response SAM prints for a handler that raised; unlike SAM, the exit status says so too.
+        traceback.print_exception(raised.original, file=sys.stderr)
+        print(json.dumps(error_response(raised.original), indent=2))
+        return EXIT_HANDLER_FAILED
     print(json.dumps(result, indent=2, default=str))
     return EXIT_OK
 

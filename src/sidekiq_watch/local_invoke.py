@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,8 +169,11 @@ def function_spec(
     )
 
 
-def apply_env_vars_file(spec: FunctionSpec, path: str | Path) -> tuple[dict[str, str], list[str]]:
-    """SAM's --env-vars: the function's own section wins over ``Parameters``; undeclared names are ignored."""
+def apply_env_vars_file(
+    spec: FunctionSpec, path: str | Path, base: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """SAM's --env-vars over ``base`` (default: the template's values): the function's own section
+    wins over ``Parameters``; undeclared names are ignored."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -179,7 +182,7 @@ def apply_env_vars_file(spec: FunctionSpec, path: str | Path) -> tuple[dict[str,
         raise ConfigError(f"--env-vars {path}: expected a JSON object")
     given = {**data.get("Parameters", {}), **data.get(spec.logical_id, {})}
     declared = set(spec.environment) | set(spec.unresolved)
-    environment = dict(spec.environment)
+    environment = dict(spec.environment if base is None else base)
     ignored = []
     for name, value in given.items():
         if name in declared:
@@ -195,7 +198,7 @@ class LocalContext:
     def __init__(self, spec: FunctionSpec) -> None:
         self.function_name = spec.logical_id
         self.function_version = "$LATEST"
-        self.memory_limit_in_mb = spec.memory
+        self.memory_limit_in_mb = str(spec.memory)  # a string, as the Lambda runtime gives it
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{spec.logical_id}"
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{spec.logical_id}"
@@ -228,6 +231,23 @@ def resolve_handler(handler: str) -> Any:
     return function
 
 
+def lambda_environment(spec: FunctionSpec) -> dict[str, str]:
+    """What the Lambda runtime sets beside the function's own variables."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+
+
+def shell_overrides(spec: FunctionSpec, shell: Mapping[str, str]) -> dict[str, str]:
+    """The template's values, each declared one replaced by the shell's if set there (as SAM does)."""
+    declared = set(spec.environment) | set(spec.unresolved)
+    return {**spec.environment, **{name: shell[name] for name in declared if name in shell}}
+
+
 def invoke(
     template_path: str | Path,
     logical_id: str,
@@ -236,11 +256,15 @@ def invoke(
     env_vars_path: str | Path | None = None,
     parameter_overrides: Mapping[str, str] | None = None,
 ) -> Any:
-    """Run the function's handler on the event in this process and return its result."""
+    """Run the function's handler on the event in this process and return its result.
+
+    Values as SAM orders them: the template's, then the shell's, then ``--env-vars``. What the
+    function prints (logs, EMF metrics) goes to stderr, so stdout can carry the response alone.
+    """
     spec = function_spec(load_template(template_path), logical_id, parameter_overrides)
-    environment = dict(spec.environment)
+    environment = shell_overrides(spec, os.environ)
     if env_vars_path is not None:
-        environment, ignored = apply_env_vars_file(spec, env_vars_path)
+        environment, ignored = apply_env_vars_file(spec, env_vars_path, environment)
         if ignored:
             print(
                 f"note: --env-vars sets {', '.join(sorted(ignored))}, which the template does not "
@@ -257,11 +281,28 @@ def invoke(
         event = json.loads(Path(event_path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"--event {event_path}: cannot read a JSON event ({exc})") from None
-    lambda_env = {
-        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-        "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
-    }
-    with patched_environ({**lambda_env, **environment}):
+    with patched_environ({**lambda_environment(spec), **environment}), redirect_stdout(sys.stderr):
         function = resolve_handler(spec.handler)
-        return function(event, LocalContext(spec))
+        try:
+            return function(event, LocalContext(spec))
+        except Exception as exc:
+            raise HandlerRaised(exc) from exc
+
+
+class HandlerRaised(Exception):
+    """The function itself raised: what Lambda reports as the invocation's error."""
+
+    def __init__(self, original: Exception) -> None:
+        self.original = original
+        super().__init__(str(original))
+
+
+def error_response(exc: BaseException) -> dict[str, Any]:
+    """What the Lambda runtime (and so `sam local invoke`) answers when a handler raises."""
+    import traceback
+
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }

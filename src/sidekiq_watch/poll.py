@@ -129,11 +129,12 @@ class Watcher:
 
     def _poll(self, target: Target, report: TargetReport) -> None:
         now = report.checked_at
-        state = self.store.load(target.name)
+        # The source first: if the state then cannot be loaded, the figures are still reported.
         try:
             report.snapshot = self.source_for(target).read()
         except SourceError as exc:
             report.source_error = exc
+        state = self.store.load(target.name)
 
         def previous(key: str) -> AlertRecord:
             return state.records.get(key) or AlertRecord(target.name, key)

@@ -26,7 +26,7 @@ log = logging.getLogger("sidekiq_watch")
 DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
 DEFAULT_BATCH_MAX_BODY_BYTES = 256 * 1024
 
-SourceScheme = Literal["http", "file", "redis"]
+SourceScheme = Literal["http", "file", "redis", "data"]
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
@@ -93,8 +93,9 @@ class Settings:
 # Every variable the settings read, with what it means: the README's reference is checked against it.
 VARIABLES: dict[str, str] = {
     "SIDEKIQ_STATS_URL": "Where to read Sidekiq's figures: an http(s):// URL (hand-written endpoint, "
-    "Sidekiq Web's /stats or /stats/queues), Sidekiq's Redis (redis:// or rediss://, db in the path) "
-    "or a local JSON file path.",
+    "Sidekiq Web's /stats or /stats/queues), Sidekiq's Redis (redis:// or rediss://, db in the path), "
+    "a local JSON file path, or the figures themselves as a data: URL (data:application/json,{...}: the "
+    "samples use it, so they work wherever the function runs).",
     "SIDEKIQ_STATS_USERNAME": "HTTP Basic user name for the stats URL.",
     "SIDEKIQ_STATS_PASSWORD": "HTTP Basic password for the stats URL (secret; may be ssm:/… or "
     "secretsmanager:…).",
@@ -113,8 +114,9 @@ VARIABLES: dict[str, str] = {
     "rules; ignored when SIDEKIQ_WATCH_CONFIG gives rules of its own).",
     "SIDEKIQ_WEB_URL": "Link to this Sidekiq's Web UI (e.g. https://app.example.com/sidekiq), "
     "shown in messages.",
-    "SIDEKIQ_WATCH_CONFIG": "The watch configuration document (targets and rules, YAML or JSON): a file path "
-    "or ssm:/name. Default: the bundled rules (retries > 50, processes < 1) for SIDEKIQ_STATS_URL.",
+    "SIDEKIQ_WATCH_CONFIG": "The watch configuration document (targets and rules, YAML or JSON): a file "
+    "path, ssm:/name, or the JSON document itself ({...}). Default: the bundled rules (retries > 50, "
+    "processes < 1) for SIDEKIQ_STATS_URL.",
     "STATE_TABLE": "DynamoDB table holding alert state. Unset: a local file (see STATE_FILE).",
     "STATE_FILE": "Local alert-state file when STATE_TABLE is unset. Default: "
     "$XDG_STATE_HOME/sidekiq-watch/state.json (~/.local/state/sidekiq-watch/state.json).",
@@ -122,7 +124,8 @@ VARIABLES: dict[str, str] = {
     "SOURCE_FAILURES_BEFORE_ALERT": "Failed polls in a row before 'cannot read Sidekiq stats' fires. "
     "Default: 2.",
     "HTTP_TIMEOUT_SECONDS": "Timeout of every HTTP exchange, in seconds. Default: 10.",
-    "BATCH_CONFIG": "Batch notification channels and routes (YAML or JSON): a file path or ssm:/name.",
+    "BATCH_CONFIG": "Batch notification channels and routes (YAML or JSON): a file path, ssm:/name, or the "
+    "JSON document itself ({...}).",
     "BATCH_AUTH_USERNAME": "HTTP Basic user name the batch webhook requires (with BATCH_AUTH_PASSWORD).",
     "BATCH_AUTH_PASSWORD": "HTTP Basic password the batch webhook requires (secret; may be a reference).",
     "BATCH_AUTH_TOKEN": "Shared token the batch webhook requires instead, as 'Authorization: Bearer TOKEN' "
@@ -159,6 +162,8 @@ def stats_scheme(url: str) -> SourceScheme | None:
         return "http"
     if scheme in ("redis", "rediss"):
         return "redis"
+    if scheme == "data":
+        return "data"
     if scheme in ("", "file") or (len(scheme) == 1 and url[1:3] in (":\\", ":/")):
         return "file"
     return None

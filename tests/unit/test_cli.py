@@ -83,6 +83,5 @@ def test_invoke_prints_the_handler_result(capsys: pytest.CaptureFixture[str]) ->
         ]
     )
     assert code == EXIT_OK
-    out = capsys.readouterr().out
-    result = json.loads(out[out.rindex("\n{\n") + 1 :])
+    result = json.loads(capsys.readouterr().out)  # stdout is the response alone, as with SAM
     assert result["targets"][0]["target"] == "sample-app"

@@ -119,3 +119,18 @@ def test_transient_slack_failure_fails_the_invocation_for_lambda_to_retry(
     responses.post(SECRET_WEBHOOK, status=503, body="unavailable")
     with pytest.raises(DeliveryError, match="will be retried"):
         poller.handler(load_event("scheduled.json"), fresh_context())
+
+
+@responses.activate
+def test_a_source_never_read_does_not_count_as_up(
+    configured: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state cannot be loaded (no such table): whatever happens, SourceUp 1 comes only with figures."""
+    responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
+    monkeypatch.setenv("STATE_TABLE", "no-such-table")
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the invocation fails: that is not the point here
+        poller.handler(load_event("scheduled.json"), fresh_context())
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    for blob in blobs:
+        if blob.get("SourceUp") == [1.0]:
+            assert "retries" in blob, blob

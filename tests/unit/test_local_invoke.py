@@ -67,7 +67,8 @@ def test_invoke_runs_the_poller_on_the_sample_event(capsys: pytest.CaptureFixtur
     }
     assert target["delivery"] == "printed (dry run: SLACK_WEBHOOK_URL is not set)"
     assert (
-        '"text": "🚨 Sidekiq sample-app: FIRING: retries &gt; 50 (retries is 60)' in capsys.readouterr().out
+        '"text": "🚨 Sidekiq sample-app: FIRING: retries &gt; 50 (retries is 60)'
+        in capsys.readouterr().err  # what the function prints goes to stderr
     )
 
 
@@ -89,4 +90,4 @@ def test_invoke_runs_the_batch_function_on_a_function_url_event(capsys: pytest.C
     assert result["statusCode"] == 200
     body = json.loads(result["body"])
     assert (body["route"], body["deliveries"][0]["status"]) == ("imports", "delivered")
-    assert "[console] Sidekiq batch a8b2c1d4e5f60718" in capsys.readouterr().out
+    assert "[console] Sidekiq batch a8b2c1d4e5f60718" in capsys.readouterr().err

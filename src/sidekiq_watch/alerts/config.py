@@ -143,7 +143,9 @@ def read_document(reference: str | None) -> tuple[object, str]:
         return json.loads(text), "the bundled default configuration"
     import yaml
 
-    if reference.startswith(REFERENCE_PREFIXES):
+    if reference.lstrip().startswith("{"):  # the document itself
+        text, origin = reference, "SIDEKIQ_WATCH_CONFIG (inline)"
+    elif reference.startswith(REFERENCE_PREFIXES):
         text, origin = resolve_reference("SIDEKIQ_WATCH_CONFIG", reference), reference
     else:
         try:

@@ -131,11 +131,13 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
 
 
 def load_batch_config(reference: str | None) -> BatchConfig:
-    """From BATCH_CONFIG: a file path or ssm:/secretsmanager: reference, YAML or JSON."""
+    """From BATCH_CONFIG: a file path, an ssm:/secretsmanager: reference, or the JSON document itself."""
     if reference is None:
         raise ConfigError(
             "BATCH_CONFIG: not set; name the batch notification configuration (file or ssm:/name)"
         )
+    if reference.lstrip().startswith("{"):  # the document itself, as samples give it
+        return _parsed(reference, "BATCH_CONFIG (inline)")
     if reference.startswith(REFERENCE_PREFIXES):
         text = resolve_reference("BATCH_CONFIG", reference)
     else:

@@ -42,6 +42,8 @@ def state_store() -> AlertStore:
 
 def publish_figures(report: TargetReport) -> None:
     """Every figure as an EMF metric, dimensioned by target, so CloudWatch graphs them over time."""
+    if report.snapshot is None and report.source_error is None:
+        return  # the source was never read: neither up nor down, and no figures
     figures = EphemeralMetrics(namespace="Sidekiq")
     figures.add_dimension(name="source", value=report.target)
     figures.add_metric(name="SourceUp", unit=MetricUnit.Count, value=0 if report.source_error else 1)

@@ -5,10 +5,11 @@ Each failure is classified (SourceError.kind) and told in words that point at th
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 import requests
 
@@ -44,6 +45,28 @@ class FileStatsSource:
             raise SourceError("not_found", self.location, "no such file") from None
         except OSError as exc:
             raise SourceError("not_found", self.location, f"cannot read the file ({exc.strerror})") from None
+        return parse_stats(_decode_json(raw, self.location), self.location)
+
+
+class DataStatsSource:
+    """Figures given in the setting itself as an RFC 2397 data: URL: samples that travel with no file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.location = "data: URL (SIDEKIQ_STATS_URL)"
+
+    def read(self) -> Snapshot:
+        header, comma, payload = self.url.removeprefix("data:").partition(",")
+        if not comma:
+            raise SourceError("not_json", self.location, "expected data:application/json,{...}")
+        try:
+            raw = (
+                base64.b64decode(payload, validate=True)
+                if header.endswith(";base64")
+                else unquote_to_bytes(payload)
+            )
+        except ValueError:
+            raise SourceError("not_json", self.location, "its base64 is not valid") from None
         return parse_stats(_decode_json(raw, self.location), self.location)
 
 
@@ -167,4 +190,6 @@ def make_source(
         from .redis_source import RedisStatsSource  # redis-py is imported only by those who use it
 
         return RedisStatsSource(url, auth, timeout=timeout, namespace=namespace)
+    if scheme == "data":
+        return DataStatsSource(url)
     return FileStatsSource(url)
