@@ -27,6 +27,8 @@ DEFAULT_HTTP_TIMEOUT_SECONDS = 10.0
 DEFAULT_BATCH_MAX_BODY_BYTES = 256 * 1024
 
 SourceScheme = Literal["http", "file", "redis", "data"]
+MetricsDetail = Literal["none", "targets", "queues"]
+METRICS_DETAILS: tuple[MetricsDetail, ...] = ("none", "targets", "queues")
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
@@ -81,6 +83,7 @@ class Settings:
     batch_auth_token: Secret | None = None
     batch_auth_token_header: str = "Authorization"  # noqa: S105 - a header name
     batch_auth_disabled: bool = False
+    publish_metrics: MetricsDetail = "none"
     delivery_table: str | None = None
     batch_max_body_bytes: int = DEFAULT_BATCH_MAX_BODY_BYTES
 
@@ -135,6 +138,9 @@ VARIABLES: dict[str, str] = {
     "requests are refused (503) until BATCH_AUTH_USERNAME/PASSWORD or BATCH_AUTH_TOKEN is set.",
     "DELIVERY_TABLE": "DynamoDB table of batch delivery records (exactly once). Unset: a local file next "
     "to the alert state.",
+    "PUBLISH_METRICS": "Which figures become CloudWatch custom metrics ($0.30 each a month): none (default; "
+    "every figure is still in each poll's log record, for Logs Insights and the dashboard), targets (10 per "
+    "target) or queues (also one per queue, at most 50 a target).",
     "BATCH_MAX_BODY_BYTES": "Largest batch payload accepted; larger ones get 413. Default: 262144.",
 }
 
@@ -298,6 +304,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     batch_auth_disabled = auth_switch is not None and auth_switch.lower() == "none"
     if batch_auth_disabled and (batch_password is not None or batch_token is not None):
         problems.append("BATCH_AUTH: 'none' turns authentication off, yet BATCH_AUTH_* credentials are set")
+    detail = (_text(env, "PUBLISH_METRICS") or "none").lower()
+    if detail not in METRICS_DETAILS:
+        problems.append(f"PUBLISH_METRICS: expected one of {', '.join(METRICS_DETAILS)}, got {detail!r}")
+        detail = "none"
     max_body = _number(
         env, "BATCH_MAX_BODY_BYTES", DEFAULT_BATCH_MAX_BODY_BYTES, problems, whole=True, minimum=1024
     )
@@ -325,6 +335,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         batch_auth_token=batch_token,
         batch_auth_token_header=_text(env, "BATCH_AUTH_TOKEN_HEADER") or "Authorization",
         batch_auth_disabled=batch_auth_disabled,
+        publish_metrics=detail,  # type: ignore[arg-type]  # checked against METRICS_DETAILS above
         delivery_table=_text(env, "DELIVERY_TABLE"),
         batch_max_body_bytes=int(max_body),
     )

@@ -313,20 +313,42 @@ def test_secrets_are_never_plain_environment_values(transformed: dict[str, Any])
                     assert value == "", (name, value)
 
 
-def test_dashboard_graphs_every_figure_per_target_and_the_functions(transformed: dict[str, Any]) -> None:
+def test_dashboard_graphs_every_figure_per_target_from_the_logs(transformed: dict[str, Any]) -> None:
+    """Logs Insights over the poller's records: the figures cost no custom metric."""
     import re
 
-    body = transformed["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
-    resolved = re.sub(r"\$\{[^}]+\}", "x", body)
-    widgets = json.loads(resolved)["widgets"]
-    expressions = json.dumps(widgets)
-    for figure in ("retries", "dead", "enqueued", "default_latency", "processes", "SourceUp"):
-        assert f'MetricName=\\"{figure}\\"' in expressions, figure
-    assert "{Sidekiq,service,source}" in expressions  # one line per target, found by search
-    lambda_metrics = {m[1] for w in widgets for m in w["properties"]["metrics"] if m[0] == "AWS/Lambda"}
+    dashboard = transformed["Resources"]["Dashboard"]
+    assert dashboard["Condition"] == "WantsDashboard"
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    queries = " ".join(w["properties"]["query"] for w in widgets if w["type"] == "log")
+    for figure in ("retries", "dead", "enqueued", "default_latency", "processes"):
+        assert f"(figures.{figure})" in queries, figure
+    assert "source_error.kind" in queries
+    assert "SOURCE '${PollerLogGroup}'" in body
+    lambda_metrics = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]}
     assert lambda_metrics == {"Errors", "Throttles", "Duration"}
-    assert "${PollerFunction}" in body
-    assert "${BatchFunctionName}" in body
+    assert not [
+        m
+        for w in widgets
+        if w["type"] == "metric"
+        for m in w["properties"]["metrics"]
+        if m[0] != "AWS/Lambda"
+    ]
+
+
+def test_the_dashboard_reads_fields_the_poll_log_record_has() -> None:
+    """The queries name fields of TargetReport.as_dict(): a renamed field would empty the dashboard."""
+    from sidekiq_watch.errors import SourceError
+    from sidekiq_watch.poll import TargetReport
+    from sidekiq_watch.stats.sources import FileStatsSource
+
+    snapshot = FileStatsSource(str(EVENTS / "stats" / "sidekiq-web-stats.json")).read()
+    record = TargetReport("shop", 0.0, snapshot=snapshot).as_dict()
+    assert {"retries", "dead", "enqueued", "default_latency", "processes"} <= set(record["figures"])
+    assert record["target"] == "shop"
+    failed = TargetReport("shop", 0.0, source_error=SourceError("timeout", "x", "y")).as_dict()
+    assert failed["source_error"]["kind"] == "timeout"
 
 
 def test_the_watchdog_is_watched(transformed: dict[str, Any]) -> None:

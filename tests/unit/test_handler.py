@@ -44,9 +44,10 @@ def test_scheduled_event_posts_to_slack_when_retries_exceed_threshold(configured
 
 
 @responses.activate
-def test_figures_are_published_as_emf_metrics_by_source(
-    configured: None, capsys: pytest.CaptureFixture[str]
+def test_figures_are_published_as_emf_metrics_by_source_when_asked(
+    configured: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PUBLISH_METRICS", "targets")
     responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
     responses.post(SECRET_WEBHOOK, body="ok")
     poller.handler(load_event("scheduled.json"), fresh_context())
@@ -134,3 +135,30 @@ def test_a_source_never_read_does_not_count_as_up(
     for blob in blobs:
         if blob.get("SourceUp") == [1.0]:
             assert "retries" in blob, blob
+
+
+# What the default deployment may declare as custom metrics ($0.30 a month each): none per target,
+# and none at all while polls succeed. Raising this is a price change: say so in README's cost table.
+DEFAULT_METRICS_BUDGET = 0
+
+
+@responses.activate
+def test_a_default_poll_declares_no_custom_metric(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, body="ok")
+    for _ in range(2):
+        report = poller.handler(load_event("scheduled.json"), fresh_context())
+    out = capsys.readouterr().out
+    declared = {
+        (d["Namespace"], m["Name"], tuple(sorted((k, blob[k]) for k in dims)))
+        for line in out.splitlines()
+        if line.startswith('{"_aws"')
+        for blob in [json.loads(line)]
+        for d in blob["_aws"]["CloudWatchMetrics"]
+        for m in d["Metrics"]
+        for dims in d["Dimensions"]
+    }
+    assert len(declared) <= DEFAULT_METRICS_BUDGET, declared
+    assert report["targets"][0]["figures"]["retries"] == 61  # what the log record carries, as properties

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from functools import cache
 from typing import Any
 
@@ -15,8 +16,10 @@ from ..alerts.persistence import AlertStore
 from ..errors import SidekiqWatchError
 from ..http import new_session
 from ..poll import TargetReport, build_watcher, open_store, run_poll
-from ..settings import Settings, load_settings
+from ..settings import MetricsDetail, Settings, load_settings
 
+# Most invocations publish no metric at all (see publish_figures): that is not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 logger = Logger(service="sidekiq-watch")
 metrics = Metrics(namespace="Sidekiq", service="sidekiq-watch")
 MAX_QUEUE_METRICS = 50
@@ -40,10 +43,11 @@ def state_store() -> AlertStore:
     return open_store(current_settings())
 
 
-def publish_figures(report: TargetReport) -> None:
-    """Every figure as an EMF metric, dimensioned by target, so CloudWatch graphs them over time."""
-    if report.snapshot is None and report.source_error is None:
-        return  # the source was never read: neither up nor down, and no figures
+def publish_figures(report: TargetReport, detail: MetricsDetail) -> None:
+    """Figures as EMF metrics, dimensioned by target, only when PUBLISH_METRICS asks: each is a custom
+    metric at $0.30 a month, and every figure is in the poll's log record anyway."""
+    if detail == "none" or (report.snapshot is None and report.source_error is None):
+        return  # not asked for; or the source was never read: neither up nor down, and no figures
     figures = EphemeralMetrics(namespace="Sidekiq")
     figures.add_dimension(name="source", value=report.target)
     figures.add_metric(name="SourceUp", unit=MetricUnit.Count, value=0 if report.source_error else 1)
@@ -53,7 +57,7 @@ def publish_figures(report: TargetReport) -> None:
                 unit = MetricUnit.Seconds if name.endswith("latency") else MetricUnit.Count
                 figures.add_metric(name=name, unit=unit, value=value)
     figures.flush_metrics()
-    queues = (report.snapshot.queues or {}) if report.snapshot else {}
+    queues = (report.snapshot.queues or {}) if report.snapshot and detail == "queues" else {}
     for queue, size in sorted(queues.items())[:MAX_QUEUE_METRICS]:
         with single_metric(
             name="queue_size",
@@ -88,8 +92,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     failures = [t.failure for t in report.targets if t.failure is not None]
     for target in report.targets:
         logger.info("Sidekiq polled", extra=target.as_dict())
-        publish_figures(target)
-    metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=len(failures))
+        publish_figures(target, settings.publish_metrics)
+    if failures:  # published only when there are some: a metric that is never sent costs nothing
+        metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=len(failures))
     if report.transient_failures:
         raise report.transient_failures[0]
     if failures:
