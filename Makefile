@@ -14,7 +14,7 @@ RUNTIME_PROVIDED := boto3 botocore s3transfer dateutil python_dateutil six
 UNUSED := charset_normalizer
 EXCLUDE ?= $(RUNTIME_PROVIDED) $(UNUSED)
 
-.PHONY: setup run invoke test test-lambda-python test-unit lint build lambda-artifact lambda-runtime docs bench deploy clean
+.PHONY: setup run invoke test test-lambda-python test-unit lint build lambda-artifact lambda-runtime docs bench cost deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -131,6 +131,10 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The monthly bill for 1, 10 and 50 targets, from what one poll and one batch delivery do (bench/prices.py).
+cost: $(STAMP)
+	$(BIN)/python bench/cost.py
 
 deploy:
 	sam build && sam deploy --guided

@@ -61,7 +61,14 @@ def test_duplicate_deliveries_are_counted_and_not_resent(bench_output: str) -> N
 
 
 def test_every_benchmark_reports(bench_output: str) -> None:
-    headings = ("Cold start on Python", "Many targets", "Fan-out", "Warm poll overhead", "Lambda artifacts")
+    headings = (
+        "Cold start on Python",
+        "Many targets",
+        "Fan-out",
+        "Warm poll overhead",
+        "Lambda artifacts",
+        "Monthly cost",
+    )
     for heading in headings:
         assert heading in bench_output
     assert rows(bench_output, "PollerFunction")

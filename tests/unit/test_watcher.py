@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,29 @@ def test_a_delivered_alert_is_not_sent_again_once_its_claim_has_lapsed(
     w.poll_all()
     assert len(slack.sent) == 1
     assert store.load("shop").records["retries > 50"].status == "firing"
+
+
+def test_many_targets_on_a_cold_container_make_one_dynamodb_client(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """boto3's default session cannot make clients concurrently (RuntimeError under 50 targets)."""
+    import threading
+
+    import boto3
+
+    made: list[int] = []
+    real_client = boto3.client
+
+    def slow_client(*args: Any, **kwargs: Any) -> Any:
+        made.append(threading.get_ident())
+        time.sleep(0.05)  # widen the window every thread would race through
+        return real_client(*args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", slow_client)
+    store = DynamoDBStore(create_state_table())
+    made.clear()
+    targets = [target(name=f"app-{i}") for i in range(20)]
+    w = watcher(store, Sidekiq(retries=1), Slack(), Clock(), *targets)
+    reports = w.poll_all()
+    assert [r.failure for r in reports] == [None] * 20
+    assert len(made) == 1

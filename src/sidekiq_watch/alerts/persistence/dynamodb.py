@@ -8,6 +8,7 @@ the state of a target that was removed from the configuration fades away on its 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -33,9 +34,16 @@ class DynamoDBStore:
         self.table_name = table_name
         self.description = f"DynamoDB table {table_name}"
         self._client = client
+        self._making_client = threading.Lock()
 
     @property
     def client(self) -> Any:
+        """Made once, under a lock: targets are polled in threads, and boto3's default session cannot
+        make clients concurrently (a cold container with 50 targets raised RuntimeError)."""
+        with self._making_client:
+            return self._client or self._make_client()
+
+    def _make_client(self) -> Any:
         if self._client is None:
             import boto3
             from botocore.config import Config
