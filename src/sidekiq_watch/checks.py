@@ -272,12 +272,13 @@ def notify_batch_channels(settings: Settings, only: str | None) -> list[Check]:
     )
     results = []
     for channel in {c.name: c for route in batch.routes for c in route.channels}.values():
-        if only and only != channel.name:
+        name = f"batch:{channel.name}"  # apart from the poller's own "slack" and "slack:TARGET"
+        if only and only not in (name, channel.name):
             continue
         try:
             detail = channel.deliver(event, resources)
         except (DeliveryError, SidekiqWatchError) as exc:
-            results.append(Check("notify", channel.name, False, str(exc)))
+            results.append(Check("notify", name, False, str(exc)))
         else:
-            results.append(Check("notify", channel.name, True, detail))
+            results.append(Check("notify", name, True, detail))
     return results

@@ -7,6 +7,7 @@ function behave the same.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import __version__
 from .errors import ConfigError, DeliveryError
 
 EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY = 0, 1, 2, 3
@@ -32,6 +34,22 @@ POLL_FLAGS = {
 }
 
 
+def _whole_number(text: str) -> str:
+    """Checked as typed, so the error names the flag and the value rather than the variable it sets."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
+    return text.strip()
+
+
+def _seconds(text: str) -> str:
+    try:
+        if float(text) >= 0.1:
+            return text.strip()
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a number of seconds of at least 0.1, got {text!r}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sidekiq-watch",
@@ -39,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Every flag of 'poll' overrides the environment variable of the same meaning "
         "(see the README's configuration reference).",
     )
+    parser.add_argument("--version", action="version", version=f"sidekiq-watch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     poll = commands.add_parser(
@@ -54,16 +73,25 @@ def _parser() -> argparse.ArgumentParser:
         "--stats-url", metavar="URL_OR_FILE", help="stats endpoint or JSON file (SIDEKIQ_STATS_URL)"
     )
     poll.add_argument("--source-name", metavar="NAME", help="name shown in messages (SIDEKIQ_SOURCE_NAME)")
-    poll.add_argument("--threshold", metavar="N", help="alert when retries > N (RETRY_THRESHOLD, default 50)")
+    poll.add_argument(
+        "--threshold",
+        metavar="N",
+        type=_whole_number,
+        help="alert when retries > N (RETRY_THRESHOLD, default 50)",
+    )
     poll.add_argument("--webhook-url", metavar="URL", help="Slack incoming webhook (SLACK_WEBHOOK_URL)")
     poll.add_argument("--channel", metavar="#NAME", help="Slack channel override (SLACK_CHANNEL)")
-    poll.add_argument("--timeout", metavar="SECONDS", help="HTTP timeout (HTTP_TIMEOUT_SECONDS, default 10)")
+    poll.add_argument(
+        "--timeout", metavar="SECONDS", type=_seconds, help="HTTP timeout (HTTP_TIMEOUT_SECONDS, default 10)"
+    )
     poll.add_argument(
         "--config", metavar="FILE_OR_SSM", help="targets and rules document (SIDEKIQ_WATCH_CONFIG)"
     )
     poll.add_argument("--state", metavar="FILE", help="local alert-state file (STATE_FILE)")
     poll.add_argument("--dry-run", action="store_true", help="print the message even if a webhook is set")
-    poll.add_argument("--json", action="store_true", help="print the poll report as JSON")
+    poll.add_argument(
+        "--json", action="store_true", help="print the poll report as JSON (stdout: that document alone)"
+    )
 
     check = commands.add_parser(
         "check",
@@ -88,7 +116,10 @@ def _parser() -> argparse.ArgumentParser:
         "Exit status 0 when every one was delivered, 3 otherwise.",
     )
     notify.add_argument(
-        "--channel", metavar="NAME", help="only this one: slack, slack:TARGET or a batch channel name"
+        "--channel", metavar="NAME", help="only this one: slack, slack:TARGET or batch:CHANNEL"
+    )
+    notify.add_argument(
+        "--config", metavar="FILE_OR_SSM", help="targets and rules document (SIDEKIQ_WATCH_CONFIG)"
     )
     notify.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -142,10 +173,12 @@ def _poll(args: argparse.Namespace) -> int:
             f"\rpolled {done}/{total} targets", end="" if done < total else "\n", file=sys.stderr, flush=True
         )
 
-    report = run_poll(watcher, progress=progress if sys.stderr.isatty() else None)
-    if args.json:
+    if args.json:  # stdout is the report alone: a dry run's message goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            report = run_poll(watcher, progress=progress if sys.stderr.isatty() else None)
         print(json.dumps(report.as_dict(), indent=2))
     else:
+        report = run_poll(watcher, progress=progress if sys.stderr.isatty() else None)
         _print_summary(report.as_dict())
     targets = report.targets
     if any(t.transient or (t.delivery.startswith("rejected")) for t in targets):
@@ -169,7 +202,9 @@ def _print_summary(report: dict[str, Any]) -> None:
             print(f"  {name:<24} {value:g}", file=out)
         for finding in target["findings"]:
             print(f"  rule {finding['rule']}: {finding['status'].upper()}", file=out)
-        announced = ", ".join(f"{n['notice']} {n['rule']}" for n in target["notices"]) or "nothing new"
+        announced = (
+            ", ".join(f"{n['notice']} {_rule_words(n['rule'])}" for n in target["notices"]) or "nothing new"
+        )
         if target["already_announced"]:
             earlier = ", ".join(target["already_announced"])
             announced += f" (already announced, reminders follow REPEAT_INTERVAL: {earlier})"
@@ -177,6 +212,13 @@ def _print_summary(report: dict[str, Any]) -> None:
         if target["error"]:
             print(f"  error: {target['error']}", file=out)
         print(f"  message: {target['delivery']}", file=out)
+
+
+def _rule_words(key: str) -> str:
+    """A rule as the user wrote it; the built-in "cannot read the stats" rule in words."""
+    from .alerts.lifecycle import SOURCE_RULE
+
+    return "stats unreadable" if key == SOURCE_RULE.key else key
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -330,7 +372,10 @@ def _test_notify(args: argparse.Namespace) -> int:
     from .http import new_session
     from .settings import load_settings
 
-    settings = load_settings(os.environ)
+    env = dict(os.environ)
+    if args.config:
+        env["SIDEKIQ_WATCH_CONFIG"] = args.config
+    settings = load_settings(env)
     results = notify_targets(settings, new_session(), args.channel) + notify_batch_channels(
         settings, args.channel
     )
@@ -349,8 +394,19 @@ def _test_notify(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_DELIVERY
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Like parse_args, but a flag the subcommand does not know is reported with that subcommand's
+    usage, not the top-level one."""
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
         if args.command == "poll":
             return _poll(args)

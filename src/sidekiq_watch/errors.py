@@ -7,7 +7,10 @@ text (which often contains the full URL) never reaches a traceback.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
 
 
 def kind_of(value: object) -> str:
@@ -37,6 +40,15 @@ class ConfigError(SidekiqWatchError):
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
+
+
+def gather(problems: list[str], check: Callable[[], T]) -> T | None:
+    """Run one check, keeping its ConfigError's problems: so a document's errors are told all at once."""
+    try:
+        return check()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 class SecretError(ConfigError):

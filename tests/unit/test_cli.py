@@ -55,8 +55,11 @@ def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["targets"][0]["figures"]["retries"] == 61
 
 
-def test_configuration_error_names_the_variable_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["poll", "--stats-url", LOUD, "--threshold", "many"]) == EXIT_CONFIG
+def test_configuration_error_names_the_variable_and_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETRY_THRESHOLD", "many")
+    assert main(["poll", "--stats-url", LOUD]) == EXIT_CONFIG
     assert "RETRY_THRESHOLD: must be a whole number, got 'many'" in capsys.readouterr().err
 
 

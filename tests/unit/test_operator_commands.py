@@ -100,8 +100,8 @@ def test_test_notify_sends_a_marked_message_to_each_destination(
     assert main(["test-notify", "--json"]) == EXIT_DELIVERY
     outcomes = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert outcomes["slack"]["ok"] is True
-    assert outcomes["ops"]["ok"] is False
-    assert "HTTP 503" in outcomes["ops"]["detail"]
+    assert outcomes["batch:ops"]["ok"] is False
+    assert "HTTP 503" in outcomes["batch:ops"]["detail"]
     slack_body = json.loads(responses.calls[0].request.body)
     assert slack_body["text"].startswith(":white_check_mark: TEST from sidekiq-watch")
     batch_body = json.loads(responses.calls[1].request.body)

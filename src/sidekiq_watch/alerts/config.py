@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError, kind_of
+from ..errors import ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
 from ..settings import Settings, StatsAuth, parse_duration, stats_scheme
 from ..urls import hostname as _hostname
@@ -69,7 +70,11 @@ def _positive_int(value: object, where: str) -> int:
 def _rules(raw: object, where: str) -> tuple[Rule, ...]:
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{where}: expected a non-empty list of rules")
-    return tuple(parse_rule(spec, f"{where}[{i}]") for i, spec in enumerate(raw))
+    problems: list[str] = []
+    rules = [gather(problems, partial(parse_rule, spec, f"{where}[{i}]")) for i, spec in enumerate(raw)]
+    if problems:
+        raise ConfigError(problems)
+    return tuple(rule for rule in rules if rule is not None)
 
 
 def _optional_text(data: Mapping[str, Any], key: str, where: str) -> str | None:
@@ -92,47 +97,60 @@ def _secret(data: Mapping[str, Any], key: str, where: str) -> Secret | None:
 
 
 def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set[str]) -> Target:
+    """One target; every problem it has is raised together."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping with at least name and url")
+    problems: list[str] = []
     unknown = set(raw) - TARGET_FIELDS
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
-    name = _optional_text(raw, "name", where)
+        problems.append(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    name = gather(problems, lambda: _optional_text(raw, "name", where))
     if not name:
-        raise ConfigError(f"{where}.name: required")
-    if name in names:
-        raise ConfigError(f"{where}.name: {name!r} is used by another target")
-    names.add(name)
-    where = f"{where} ({name})"
-    url = _optional_text(raw, "url", where)
+        problems.append(f"{where}.name: required")
+    elif name in names:
+        problems.append(f"{where}.name: {name!r} is used by another target")
+    else:
+        names.add(name)
+        where = f"{where} ({name})"
+    url = gather(problems, lambda: _optional_text(raw, "url", where))
     if not url or stats_scheme(url) is None:
-        raise ConfigError(
+        problems.append(
             f"{where}.url: expected an http(s):// or redis(s):// URL or a file path, "
             f"got {redact_url(url) if url else 'nothing'!r}"
         )
-    if stats_scheme(url) in ("http", "redis") and not _hostname(url):
-        raise ConfigError(f"{where}.url: {redact_url(url)!r} has no host")
-    username = _optional_text(raw, "username", where)
-    password = _secret(raw, "password", where)
-    token = _secret(raw, "token", where)
-    if (username is None) != (password is None) and not (stats_scheme(url) == "redis" and username is None):
-        raise ConfigError(f"{where}: set both username and password for HTTP Basic, or neither")
-    webhook = _secret(raw, "slack_webhook_url", where)
+    elif stats_scheme(url) in ("http", "redis") and not _hostname(url):
+        problems.append(f"{where}.url: {redact_url(url)!r} has no host")
+    username = gather(problems, lambda: _optional_text(raw, "username", where))
+    password = gather(problems, lambda: _secret(raw, "password", where))
+    token = gather(problems, lambda: _secret(raw, "token", where))
+    password_alone_ok = url is not None and stats_scheme(url) == "redis" and username is None
+    if (username is None) != (password is None) and not password_alone_ok:
+        problems.append(f"{where}: set both username and password for HTTP Basic, or neither")
+    webhook = gather(problems, lambda: _secret(raw, "slack_webhook_url", where))
     if webhook is not None and not webhook.raw.startswith((*REFERENCE_PREFIXES, "http://", "https://")):
-        raise ConfigError(f"{where}.slack_webhook_url: expected https://…, ssm:/… or secretsmanager:…")
-    rules = _rules(raw["rules"], f"{where}.rules") if "rules" in raw else default_rules
+        problems.append(f"{where}.slack_webhook_url: expected https://…, ssm:/… or secretsmanager:…")
+    rules = (
+        gather(problems, lambda: _rules(raw["rules"], f"{where}.rules")) if "rules" in raw else default_rules
+    )
+    texts = {key: gather(problems, partial(_optional_text, raw, key, where)) for key in OPTIONAL_TEXTS}
+    if problems:
+        raise ConfigError(problems)
+    assert name is not None
+    assert url is not None
+    assert rules is not None
     return Target(
         name=name,
         stats_url=url,
-        auth=StatsAuth(
-            username, password, token, _optional_text(raw, "token_header", where) or "Authorization"
-        ),
+        auth=StatsAuth(username, password, token, texts["token_header"] or "Authorization"),
         rules=rules,
-        web_url=_optional_text(raw, "web_url", where),
+        web_url=texts["web_url"],
         slack_webhook_url=webhook,
-        slack_channel=_optional_text(raw, "slack_channel", where),
-        namespace=_optional_text(raw, "namespace", where),
+        slack_channel=texts["slack_channel"],
+        namespace=texts["namespace"],
     )
+
+
+OPTIONAL_TEXTS = ("token_header", "web_url", "slack_channel", "namespace")
 
 
 def read_document(reference: str | None) -> tuple[object, str]:
@@ -201,9 +219,14 @@ def load_watch_config(
         if not isinstance(raw_targets, list) or not raw_targets:
             raise ConfigError("targets: expected a non-empty list")
         names: set[str] = set()
-        targets = tuple(
-            _target(raw, f"targets[{i}]", default_rules, names) for i, raw in enumerate(raw_targets)
-        )
+        problems: list[str] = []
+        found = [
+            gather(problems, partial(_target, raw, f"targets[{i}]", default_rules, names))
+            for i, raw in enumerate(raw_targets)
+        ]
+        if problems:
+            raise ConfigError(problems)
+        targets = tuple(target for target in found if target is not None)
     return WatchConfig(targets, repeat_interval=repeat, source_failures_before_alert=failures)
 
 

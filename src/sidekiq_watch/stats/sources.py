@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
@@ -42,7 +43,9 @@ class FileStatsSource:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            raise SourceError("not_found", self.location, "no such file") from None
+            raise SourceError(
+                "not_found", self.location, "no such file" + _looks_like_a_url(str(self.path))
+            ) from None
         except OSError as exc:
             raise SourceError("not_found", self.location, f"cannot read the file ({exc.strerror})") from None
         return parse_stats(_decode_json(raw, self.location), self.location)
@@ -148,6 +151,14 @@ class HttpStatsSource:
                 "answered with HTML, not JSON: is this the stats URL (e.g. …/sidekiq/stats), "
                 "or a page behind a login?",
             )
+
+
+def _looks_like_a_url(path: str) -> str:
+    """A hint when a 'file path' is a URL without its scheme (app.example.com/sidekiq/stats)."""
+    host = path.split("/", 1)[0]
+    if re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:\d+)?", host) and not host.endswith(".json"):
+        return f"; did you mean https://{path}?"
+    return ""
 
 
 def credentials_advice(auth: StatsAuth) -> str:
