@@ -135,7 +135,7 @@ lambda-runtime:
 	python="$$(sh scripts/lambda-python.sh $(LAMBDA_PYTHON_VERSION))" && \
 		"$$python" -m compileall -q "$(ARTIFACTS_DIR)" >/dev/null
 
-# The README's configuration reference and docs/slack/*.json, regenerated from the code.
+# docs/configuration.md's reference and docs/slack/ (examples, Block Kit Builder links), regenerated from the code.
 docs: $(STAMP)
 	$(BIN)/python -m sidekiq_watch.reference
 

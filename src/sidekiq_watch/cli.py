@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="sidekiq-watch",
         description="Watch Sidekiq's queues and tell Slack when something goes wrong.",
         epilog="Every flag of 'poll' overrides the environment variable of the same meaning "
-        "(see the README's configuration reference).",
+        "(docs/configuration.md lists every variable).",
     )
     parser.add_argument("--version", action="version", version=f"sidekiq-watch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,8 +1,9 @@
 """Documentation generated from the code, so the README and docs/ cannot drift from it.
 
-``python -m sidekiq_watch.reference`` (``make docs``) rewrites the README's configuration reference
-from the settings model and the Block Kit examples in ``docs/slack/`` from the real renderers; the
-tests fail when either is stale.
+``python -m sidekiq_watch.reference`` (``make docs``) rewrites the configuration reference in
+``docs/configuration.md`` from the settings model, and the Block Kit examples in ``docs/slack/``
+(with links that open each in Slack's Block Kit Builder) from the real renderers; the tests fail
+when any is stale.
 """
 
 from __future__ import annotations
@@ -98,13 +99,45 @@ def block_kit_builder_document(payload: dict[str, Any]) -> str:
     )
 
 
+BLOCK_KIT_BUILDER = "https://app.slack.com/block-kit-builder/#"
+
+
+def block_kit_builder_url(payload: dict[str, Any]) -> str:
+    """A link that opens the message in Slack's Block Kit Builder (its URL fragment takes the JSON)."""
+    from urllib.parse import quote
+
+    return BLOCK_KIT_BUILDER + quote(
+        json.dumps({"blocks": payload["blocks"]}, separators=(",", ":")), safe=""
+    )
+
+
+def examples_index(messages: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "# What sidekiq-watch sends to Slack",
+        "",
+        "Each example is rendered by the code that sends it (`make docs`); open one in Slack's Block Kit",
+        "Builder to see it as Slack shows it.",
+        "",
+    ]
+    for name, payload in messages.items():
+        lines.append(
+            f"- [{name}]({name}.json): [open in Block Kit Builder]({block_kit_builder_url(payload)})"
+        )
+    return "\n".join(lines) + "\n"
+
+
+CONFIGURATION_DOC = Path("docs") / "configuration.md"
+
+
 def write(root: Path) -> None:
-    readme = root / "README.md"
-    readme.write_text(update_readme(readme.read_text()))
+    reference = root / CONFIGURATION_DOC
+    reference.write_text(update_readme(reference.read_text()))
     directory = root / "docs" / "slack"
     directory.mkdir(parents=True, exist_ok=True)
-    for name, payload in example_messages().items():
+    messages = example_messages()
+    for name, payload in messages.items():
         (directory / f"{name}.json").write_text(block_kit_builder_document(payload))
+    (directory / "README.md").write_text(examples_index(messages))
 
 
 if __name__ == "__main__":

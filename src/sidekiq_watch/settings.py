@@ -93,7 +93,7 @@ class Settings:
         return self.slack_webhook_url is None
 
 
-# Every variable the settings read, with what it means: the README's reference is checked against it.
+# Every variable the settings read, with what it means: docs/configuration.md is generated from it.
 VARIABLES: dict[str, str] = {
     "SIDEKIQ_STATS_URL": "Where to read Sidekiq's figures: an http(s):// URL (hand-written endpoint, "
     "Sidekiq Web's /stats or /stats/queues), Sidekiq's Redis (redis:// or rediss://, db in the path), "

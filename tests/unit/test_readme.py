@@ -7,17 +7,19 @@ from sidekiq_watch.settings import VARIABLES, load_settings
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
+BATCHES = (ROOT / "docs" / "batch-notifications.md").read_text()
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    missing = [name for name in VARIABLES if f"`{name}`" not in README]
+    missing = [name for name in VARIABLES if f"`{name}`" not in CONFIGURATION]
     assert missing == []
 
 
 def test_the_example_configuration_document_is_valid() -> None:
     import yaml
 
-    section = README[README.index("## The configuration document") :]
+    section = CONFIGURATION[CONFIGURATION.index("## The configuration document") :]
     [example] = re.findall(r"```yaml\n(.*?)```", section, re.S)[:1]
     config = load_watch_config(load_settings({}), yaml.safe_load(example), "README")
     assert [t.name for t in config.targets] == ["shop", "billing"]
@@ -29,14 +31,14 @@ def test_the_example_batch_configuration_is_valid() -> None:
 
     from sidekiq_watch.batches.config import parse_batch_config
 
-    section = README[README.index("### Channels and routes") :]
+    section = BATCHES[BATCHES.index("### Channels and routes") :]
     example = re.findall(r"```yaml\n(.*?)```", section, re.S)[0]
     config = parse_batch_config(yaml.safe_load(example), "README")
     assert [r.name for r in config.routes] == ["imports", "failures-elsewhere"]
 
 
 def test_the_ruby_callback_shown_is_the_tested_one() -> None:
-    shown = re.findall(r"```ruby\n(.*?)```", README, re.S)[0]
+    shown = re.findall(r"```ruby\n(.*?)```", BATCHES, re.S)[0]
     tested = (ROOT / "docs" / "sidekiq_watch_callback.rb").read_text()
     class_body = shown[: shown.index("batch.on(")].strip()
     assert class_body in tested
@@ -45,7 +47,7 @@ def test_the_ruby_callback_shown_is_the_tested_one() -> None:
 def test_the_configuration_reference_is_generated_from_the_settings_model() -> None:
     from sidekiq_watch.reference import update_readme
 
-    assert update_readme(README) == README, "run `make docs`: the README's configuration reference is stale"
+    assert update_readme(CONFIGURATION) == CONFIGURATION, "run `make docs`: docs/configuration.md is stale"
 
 
 def test_the_block_kit_examples_are_what_the_code_renders() -> None:
@@ -54,6 +56,39 @@ def test_the_block_kit_examples_are_what_the_code_renders() -> None:
     for name, payload in example_messages().items():
         path = ROOT / "docs" / "slack" / f"{name}.json"
         assert path.read_text() == block_kit_builder_document(payload), f"run `make docs`: {path} is stale"
+
+
+def test_each_example_opens_in_block_kit_builder() -> None:
+    import json
+    from urllib.parse import unquote
+
+    from sidekiq_watch.reference import BLOCK_KIT_BUILDER, example_messages, examples_index
+
+    index = ROOT / "docs" / "slack" / "README.md"
+    assert index.read_text() == examples_index(example_messages()), "run `make docs`: docs/slack/README.md"
+    links = re.findall(r"\(" + re.escape(BLOCK_KIT_BUILDER) + r"([^)]*)\)", index.read_text())
+    assert len(links) == len(example_messages())
+    for link, payload in zip(links, example_messages().values(), strict=True):
+        assert json.loads(unquote(link)) == {"blocks": payload["blocks"]}
+
+
+def test_the_readme_reads_in_order_and_stays_short() -> None:
+    headings = re.findall(r"^## (.+)$", README, re.M)
+    order = [
+        "Quick start",
+        "From zero to alerts in Slack",
+        "Deploy",
+        "Configure",
+        "Local invoke",
+        "Troubleshooting",
+    ]
+    assert [next(h for h in headings if h.startswith(o)) for o in order] == [
+        h for h in headings if any(h.startswith(o) for o in order)
+    ]
+    assert len(README.splitlines()) < 250
+    assert "**Contents**" in README
+    for target in re.findall(r"\]\((docs/[^)#]+)", README):
+        assert (ROOT / target).exists(), target
 
 
 def test_troubleshooting_covers_every_error_class_and_source_failure() -> None:

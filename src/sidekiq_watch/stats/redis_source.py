@@ -176,7 +176,7 @@ class RedisStatsSource:
             return SourceError(
                 "auth",
                 self.location,
-                f"the Redis user may not run {command}: grant it (see the ACL line in the README)",
+                f"the Redis user may not run {command}: grant it (see the ACL line in docs/configuration.md)",
             )
         if isinstance(exc, redis.AuthenticationError):
             return SourceError("auth", self.location, f"Redis refused {command}: authentication required")
