@@ -100,3 +100,19 @@ def test_check_lists_every_error_of_a_document_at_once(
     assert "targets[0] (shop).url" in text
     assert "targets[1] (billing).rules[0]" in text
     assert "targets[2].name: required" in text
+
+
+def test_a_batch_configuration_lists_every_error_at_once() -> None:
+    from sidekiq_watch.batches.config import parse_batch_config
+    from sidekiq_watch.errors import ConfigError
+
+    document = {
+        "channels": {"hook": {"type": "webhook"}, "chat": {"type": "teams", "colour": "red"}},
+        "routes": [{"channels": ["hook"], "events": ["done"]}],
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_batch_config(document, "test")
+    problems = caught.value.problems
+    assert any(p.startswith("channels.hook.url") for p in problems), problems
+    assert any(p.startswith("channels.chat") and "colour" in p for p in problems), problems
+    assert any(p.startswith("routes[0].events") for p in problems), problems

@@ -12,11 +12,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, kind_of
+from ..errors import ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, resolve_reference
 from .channels import Channel, build_channel
 from .payload import EVENTS, BatchEvent
@@ -108,26 +108,34 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
     unknown = set(data) - TOP_FIELDS
     if unknown:
         raise ConfigError(f"{origin}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
-    defaults = {
-        str(name): _mapping(options, f"channels.{name}")
-        for name, options in _mapping(data.get("channels"), "channels").items()
-    }
+    problems: list[str] = []  # every channel's and route's problems, told at once
+    defaults: dict[str, Mapping[str, Any]] = {}
+    for name, options in _mapping(data.get("channels"), "channels").items():
+        checked = gather(problems, partial(_mapping, options, f"channels.{name}"))
+        if checked is not None:
+            defaults[str(name)] = checked
     for name, options in defaults.items():  # validate every default on its own, even if no route uses it
-        build_channel(name, options, f"channels.{name}")
+        gather(problems, partial(build_channel, name, options, f"channels.{name}"))
     raw_routes = data.get("routes")
-    routes: tuple[Route, ...]
+    found: list[Route | None]
     if raw_routes is None:
-        if not defaults:
-            raise ConfigError(f"{origin}: no channels configured")
-        routes = (_route({"name": "default"}, "routes[default]", defaults),)
+        if not defaults and not problems:
+            problems.append(f"{origin}: no channels configured")
+        found = [gather(problems, partial(_route, {"name": "default"}, "routes[default]", defaults))]
+    elif not isinstance(raw_routes, list) or not raw_routes:
+        problems.append("routes: expected a non-empty list")
+        found = []
     else:
-        if not isinstance(raw_routes, list) or not raw_routes:
-            raise ConfigError("routes: expected a non-empty list")
-        routes = tuple(_route(raw, f"routes[{i}]", defaults) for i, raw in enumerate(raw_routes))
+        found = [
+            gather(problems, partial(_route, raw, f"routes[{i}]", defaults))
+            for i, raw in enumerate(raw_routes)
+        ]
     web_url = data.get("web_url")
     if web_url is not None and not isinstance(web_url, str):
-        raise ConfigError(f"web_url: expected a URL, got {kind_of(web_url)}")
-    return BatchConfig(routes, web_url)
+        problems.append(f"web_url: expected a URL, got {kind_of(web_url)}")
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))  # a default's problem once, not once per route
+    return BatchConfig(tuple(route for route in found if route is not None), web_url)
 
 
 def load_batch_config(reference: str | None) -> BatchConfig:
