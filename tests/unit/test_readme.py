@@ -1,6 +1,10 @@
 """The README says what the code does: every setting documented, its example configuration valid."""
 
 import re
+from pathlib import Path
+
+import pytest
+import responses
 
 from sidekiq_watch.alerts.config import load_watch_config
 from sidekiq_watch.settings import VARIABLES, load_settings
@@ -101,3 +105,44 @@ def test_troubleshooting_covers_every_error_class_and_source_failure() -> None:
         assert f"`{kind}`" in section, kind
     for error in ("ConfigError", "SecretError", "SourceError", "DeliveryError", "StateStoreError"):
         assert error in section, error
+
+
+def readme_commands() -> list[str]:
+    """Every complete `sidekiq-watch SUBCOMMAND …` line the README shows, in blocks or inline."""
+    blocks = "\n".join(re.findall(r"```sh\n(.*?)```", README, re.S)).replace("\\\n", " ")
+    lines = [line.split("#")[0].strip() for line in blocks.splitlines()]
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    inline = re.findall(r"`([^`\n]*sidekiq-watch (?:poll|check|test-notify|invoke)[^`\n]*)`", prose)
+    found = [c for c in lines + inline if re.search(r"sidekiq-watch (poll|check|test-notify|invoke)\b", c)]
+    # Prose that names a command ("exit statuses of `sidekiq-watch poll`") is not one to run.
+    return [c for c in found if c not in ("sidekiq-watch poll", "sidekiq-watch invoke")]
+
+
+@responses.activate
+def test_every_sidekiq_watch_command_in_the_readme_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Against stand-ins for the README's example hosts; each parses and ends with a documented status."""
+    import shlex
+
+    from sidekiq_watch.cli import main
+
+    stats = (ROOT / "events" / "stats" / "sidekiq-web-stats.json").read_text()
+    responses.get("https://app.example.com/sidekiq/stats", body=stats, content_type="application/json")
+    responses.post(re.compile(r"https://hooks\.slack\.com/services/.*"), body="ok")
+    (tmp_path / "watch.yaml").write_text(
+        "targets:\n  - name: shop\n    url: https://app.example.com/sidekiq/stats\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    commands = readme_commands()
+    assert len(commands) >= 5, commands
+    for command in commands:
+        words = shlex.split(command.replace("…", "x").replace("...", "x"))
+        while "=" in words[0]:
+            name, _, value = words.pop(0).partition("=")
+            monkeypatch.setenv(name, value)
+        assert words[0].endswith("sidekiq-watch"), command
+        if words[1] == "test-notify":
+            monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
+        status = main(words[1:])
+        assert status in (0, 1), (command, status, capsys.readouterr().err[-500:])
