@@ -96,6 +96,17 @@ def fresh_handler_caches() -> Iterator[None]:
                 value.cache_clear()
 
 
+# Lines tests want printed at the end of the run (e.g. each Sidekiq version and the figures compared).
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SUMMARY:
+        terminalreporter.section("what was compared")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
+
 def load_event(name: str) -> Any:
     return json.loads((EVENTS / name).read_text())
 

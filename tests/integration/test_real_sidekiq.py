@@ -1,4 +1,4 @@
-"""The poller against a real Sidekiq 6 (Debian's ruby-sidekiq) and Redis: the truth about formats."""
+"""The poller against each real Sidekiq people run (6.4, 7.3, 8.1) and Redis: the truth about formats."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ import pytest
 from sidekiq_watch.cli import EXIT_ALERT, EXIT_OK, main
 from sidekiq_watch.settings import StatsAuth
 from sidekiq_watch.stats.sources import HttpStatsSource
-from tests.support.real_sidekiq import RealSidekiq, real_sidekiq, wait_until
+from tests.support.real_sidekiq import VERSIONS, RealSidekiq, SidekiqVersion, real_sidekiq, wait_until
 from tests.support.servers import LocalServer, Reply, local_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.sidekiq]
 
 
-@pytest.fixture(scope="module")
-def sidekiq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSidekiq]:
-    with real_sidekiq(tmp_path_factory.mktemp("sidekiq")) as running:
+@pytest.fixture(scope="module", params=VERSIONS, ids=repr)
+def sidekiq(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RealSidekiq]:
+    version: SidekiqVersion = request.param
+    with real_sidekiq(tmp_path_factory.mktemp(f"sidekiq-{version.name}"), version) as running:
+        assert running.truth()["version"].startswith(version.name), running.truth()["version"]
         yield running
 
 
@@ -113,7 +117,8 @@ def test_redis_source_agrees_with_sidekiq_web(sidekiq: RealSidekiq) -> None:
     sidekiq.control("/schedule?count=2")
     sidekiq.control("/kill?count=1")
     sidekiq.control("/park?queue=parked&count=2")
-    sidekiq.control("/slow?seconds=6")
+    # Busy counts travel with the heartbeat (every 10 s from Sidekiq 7): the job outlives two of them.
+    sidekiq.control("/slow?seconds=25")
     wait_until(lambda: sidekiq.stats()["busy"] == 1, "a job to be busy")
     before = sidekiq.stats()
     snapshot = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read()
@@ -127,3 +132,61 @@ def test_redis_source_agrees_with_sidekiq_web(sidekiq: RealSidekiq) -> None:
     sidekiq_latency = sidekiq.control("/latency?queue=parked")["latency"]
     assert snapshot.queue_latencies is not None
     assert abs(snapshot.queue_latencies["parked"] - sidekiq_latency) < 1.0
+
+
+COMPARED: list[str] = []  # printed at the end of the run: each version and the figures compared
+
+
+def test_every_figure_is_what_this_sidekiq_itself_reports(sidekiq: RealSidekiq) -> None:
+    """Web /stats, /stats/queues and redis:// against Sidekiq::Stats, Queue#latency and ProcessSet."""
+    from sidekiq_watch.stats.redis_source import RedisStatsSource
+
+    sidekiq.control("/clear_all")
+    sidekiq.fail_jobs(3)
+    sidekiq.control("/schedule?count=2")
+    sidekiq.control("/kill?count=1")
+    sidekiq.control("/park?queue=parked&count=2")
+    before = sidekiq.truth()
+    web = HttpStatsSource(f"{sidekiq.url}/sidekiq/stats", StatsAuth(), timeout=5).read()
+    queues = HttpStatsSource(f"{sidekiq.url}/sidekiq/stats/queues", StatsAuth(), timeout=5).read()
+    redis = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read()
+    after = sidekiq.truth()
+    exact = ("busy", "processes", "enqueued", "scheduled", "retries", "dead")
+    for figure in exact:
+        assert getattr(web, figure) == before[figure] == after[figure], ("web", figure)
+        assert getattr(redis, figure) == before[figure] == after[figure], ("redis", figure)
+    for counter in ("processed", "failed"):  # the worker flushes them late (7.3: up to ~15 s)
+        for snapshot in (web, redis):
+            assert before[counter] <= getattr(snapshot, counter) <= after[counter], counter
+    assert queues.queues == redis.queues == before["queues"]
+    assert abs((web.default_latency or 0) - before["default_latency"]) < 1.0
+    assert redis.queue_latencies is not None
+    for queue, latency in before["latencies"].items():
+        assert abs(redis.queue_latencies[queue] - latency) < 1.0, queue
+    COMPARED.append(
+        f"Sidekiq {before['version']}: web /stats, /stats/queues and redis:// agree with Sidekiq::Stats on "
+        + ", ".join(f"{f} {before[f]}" for f in exact)
+        + f", queues {before['queues']}, latencies {dict(before['latencies'])}"
+    )
+
+
+def test_basic_auth_in_front_of_sidekiq_web(sidekiq: RealSidekiq) -> None:
+    from sidekiq_watch.errors import SourceError
+    from sidekiq_watch.secrets import Secret
+
+    url = f"{sidekiq.url}/protected/sidekiq/stats"
+    right = StatsAuth(username="watch", password=Secret("SIDEKIQ_STATS_PASSWORD", "s3cr3t-web"))
+    assert HttpStatsSource(url, right, timeout=5).read().shape == "sidekiq_web_stats"
+    with pytest.raises(SourceError) as refused:
+        HttpStatsSource(url, StatsAuth(), timeout=5).read()
+    assert refused.value.kind == "http_status"
+    assert "401" in str(refused.value)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_compared() -> Iterator[None]:
+    yield
+    from tests.conftest import SUMMARY
+
+    SUMMARY.extend(COMPARED)
+    COMPARED.clear()
