@@ -152,7 +152,7 @@ class Watcher:
         if report.snapshot is not None:
             figures = report.snapshot.figures()
             figures.update(rates(figures, now, history.latest()))
-            report.findings = evaluate(figures, target.rules)
+            report.findings = evaluate(figures, target.rules, first_poll=history.latest() is None)
             decisions += [
                 decide(previous(f.key), f, now, self.config.repeat_interval) for f in report.findings
             ]

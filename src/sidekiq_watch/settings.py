@@ -119,7 +119,7 @@ VARIABLES: dict[str, str] = {
     "shown in messages.",
     "SIDEKIQ_WATCH_CONFIG": "The watch configuration document (targets and rules, YAML or JSON): a file "
     "path, ssm:/name, or the JSON document itself ({...}). Default: the bundled rules (retries > 50, "
-    "processes < 1) for SIDEKIQ_STATS_URL.",
+    "processes < 1, stalled > 0) for SIDEKIQ_STATS_URL.",
     "STATE_TABLE": "DynamoDB table holding alert state. Unset: a local file (see STATE_FILE).",
     "STATE_FILE": "Local alert-state file when STATE_TABLE is unset. Default: "
     "$XDG_STATE_HOME/sidekiq-watch/state.json (~/.local/state/sidekiq-watch/state.json).",

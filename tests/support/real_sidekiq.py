@@ -158,6 +158,21 @@ class RealSidekiq:
         self.url = url
         self.redis_port = redis_port
         self.version = version
+        self.worker: subprocess.Popen[bytes] | None = None
+
+    def kill_workers(self) -> None:
+        """kill -9 the Sidekiq process, then let its heartbeat expire (its 60 s TTL, cut to 1 s)."""
+        import redis
+
+        assert self.worker is not None
+        self.worker.kill()
+        self.worker.wait()
+        client = redis.Redis(port=self.redis_port)
+        for process in client.smembers("processes"):
+            client.expire(process, 1)
+        wait_until(
+            lambda: not any(client.exists(p) for p in client.smembers("processes")), "heartbeats to expire"
+        )
 
     def truth(self) -> dict[str, Any]:
         """What this Sidekiq itself reports (Sidekiq::Stats, Queue#latency, ProcessSet)."""
@@ -232,7 +247,7 @@ def real_sidekiq(workdir: Path, version: SidekiqVersion = VERSIONS[0]) -> Iterat
         wait_until(
             lambda: "sidekiq" in app.get("/sidekiq/stats"), "the Rack app with Sidekiq::Web", timeout=30
         )
-        _start(
+        app.worker = _start(
             stack, ["sidekiq", "-r", "./jobs.rb", "-c", "5", "-t", "1"], env, workdir / "sidekiq.log", version
         )
         wait_until(lambda: app.stats()["processes"] == 1, "a Sidekiq process to report in", timeout=30)

@@ -16,18 +16,18 @@ def config_file(tmp_path: Path, text: str) -> dict[str, str]:
     return {"SIDEKIQ_WATCH_CONFIG": str(path)}
 
 
-def test_bundled_default_watches_retries_and_processes() -> None:
+def test_bundled_default_watches_retries_processes_and_a_stalled_sidekiq() -> None:
     config = load_watch_config(load_settings(URL))
     [target] = config.targets
     assert target.name == "app.example.com"
-    assert [r.key for r in target.rules] == ["retries > 50", "processes < 1"]
+    assert [r.key for r in target.rules] == ["retries > 50", "processes < 1", "stalled > 0"]
     assert (config.repeat_interval, config.source_failures_before_alert) == (3600.0, 2)
 
 
 def test_env_shorthand_adjusts_the_bundled_default() -> None:
     env = {**URL, "RETRY_THRESHOLD": "10", "REPEAT_INTERVAL": "30m", "SOURCE_FAILURES_BEFORE_ALERT": "3"}
     config = load_watch_config(load_settings(env))
-    assert [r.key for r in config.targets[0].rules] == ["retries > 10", "processes < 1"]
+    assert [r.key for r in config.targets[0].rules] == ["retries > 10", "processes < 1", "stalled > 0"]
     assert (config.repeat_interval, config.source_failures_before_alert) == (1800.0, 3)
 
 

@@ -45,7 +45,14 @@ class History:
 
 
 def rates(figures: Mapping[str, float], now: float, previous: Point | None) -> dict[str, float]:
-    """Per-minute rates of Sidekiq's counters since the previous poll; none across a stats reset."""
+    """Figures that compare two polls: per-minute rates of Sidekiq's counters (none across a stats
+    reset), and ``stalled``.
+
+    ``stalled`` is 1 when jobs wait (enqueued > 0) while none runs (busy 0) and none completed since
+    the previous poll: what a dead Sidekiq looks like from any source, even Sidekiq Web's /stats,
+    whose ``processes`` keeps counting processes killed with -9 until something prunes the set.
+    A source without those figures (a hand-written endpoint) cannot tell, and says nothing.
+    """
     if previous is None or now <= previous.at:
         return {}
     minutes = (now - previous.at) / 60
@@ -55,6 +62,9 @@ def rates(figures: Mapping[str, float], now: float, previous: Point | None) -> d
             delta = figures[counter] - previous.figures[counter]
             if delta >= 0:
                 found[rate_name] = delta / minutes
+    if all(name in figures for name in ("enqueued", "busy")) and "processed_per_minute" in found:
+        idle = figures["busy"] == 0 and found["processed_per_minute"] == 0
+        found["stalled"] = 1.0 if idle and figures["enqueued"] > 0 else 0.0
     return found
 
 

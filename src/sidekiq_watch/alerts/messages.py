@@ -41,6 +41,7 @@ WEB_TABS = {
     "scheduled": ("scheduled", "Scheduled"),
     "busy": ("busy", "Busy"),
     "processes": ("busy", "Busy"),
+    "stalled": ("busy", "Busy"),
     "failed_per_minute": ("", "Dashboard"),
     "processed_per_minute": ("", "Dashboard"),
 }

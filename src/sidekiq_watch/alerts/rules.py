@@ -27,7 +27,11 @@ COMPARATORS: dict[str, Callable[[float, float], bool]] = {
 }
 Status = Literal["firing", "ok", "unknown"]
 Severity = Literal["warning", "critical"]
-RATE_FIGURES = ("failed_per_minute", "processed_per_minute")
+# Figures that compare two polls (alerts/history.py): unknown until there is a previous poll.
+RATE_FIGURES = ("failed_per_minute", "processed_per_minute", "stalled")
+# A source that cannot tell says nothing of these (no "cannot evaluate"): a bundled rule watches for a
+# stalled Sidekiq wherever the source can see it, and stays silent on a hand-written endpoint.
+SILENT_WHEN_ABSENT = ("stalled",)
 PER_QUEUE_PREFIXES = ("queue:", "latency:")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _SHORTHAND = re.compile(r"^\s*(?P<figure>\S+)\s*(?P<cmp>>=|<=|==|>|<)\s*(?P<threshold>-?\d+(?:\.\d+)?)\s*$")
@@ -81,10 +85,20 @@ class Finding:
         return self.rule.key if self.subject == self.rule.figure else f"{self.rule.key} [{self.subject}]"
 
 
-def evaluate(figures: Mapping[str, float], rules: Iterable[Rule]) -> list[Finding]:
-    """Each rule's findings; a figure the source lacks makes the rule unknown, never a silent pass."""
+def evaluate(
+    figures: Mapping[str, float], rules: Iterable[Rule], *, first_poll: bool = False
+) -> list[Finding]:
+    """Each rule's findings; a figure the source lacks makes the rule unknown, never a silent pass.
+
+    On a target's first poll, rules on figures that compare two polls are not evaluated at all:
+    they are not unknown, only not yet known (no "cannot evaluate" on every first poll).
+    """
     findings: list[Finding] = []
     for rule in rules:
+        if (first_poll and rule.figure in RATE_FIGURES) or (
+            rule.figure in SILENT_WHEN_ABSENT and rule.figure not in figures
+        ):
+            continue
         if rule.is_glob:
             prefix = rule.figure.split(":", 1)[0] + ":"
             subjects = [
