@@ -30,8 +30,9 @@ from .alerts.rules import Finding, evaluate
 from .errors import DeliveryError, SidekiqWatchError, SourceError
 from .settings import Settings, default_state_file
 from .slack import Notifier, PrintNotifier, SlackWebhook, message_overrides
+from .stats.failures import SETS
 from .stats.snapshot import Snapshot
-from .stats.sources import StatsSource, make_source
+from .stats.sources import StatsSource, failures_of, make_source
 
 MAX_HISTORY_QUEUES = 50
 DEFAULT_LEASE_SECONDS = 300.0
@@ -129,9 +130,10 @@ class Watcher:
 
     def _poll(self, target: Target, report: TargetReport) -> None:
         now = report.checked_at
+        source = self.source_for(target)
         # The source first: if the state then cannot be loaded, the figures are still reported.
         try:
-            report.snapshot = self.source_for(target).read()
+            report.snapshot = source.read()
         except SourceError as exc:
             report.source_error = exc
         state = self.store.load(target.name)
@@ -157,12 +159,17 @@ class Watcher:
                 decide(previous(f.key), f, now, self.config.repeat_interval) for f in report.findings
             ]
             history = history.appended(history_point(report.snapshot, now), self.config.history_size)
-        self._apply(target, decisions, history, report)
+        self._apply(target, decisions, history, report, source)
         if report.snapshot is not None:
             self.store.save_history(target.name, history)
 
     def _apply(
-        self, target: Target, decisions: list[Decision], history: History, report: TargetReport
+        self,
+        target: Target,
+        decisions: list[Decision],
+        history: History,
+        report: TargetReport,
+        source: StatsSource,
     ) -> None:
         now = report.checked_at
         claimed: list[tuple[Decision, AlertRecord]] = []
@@ -193,7 +200,10 @@ class Watcher:
         if not claimed:
             return
         view = TargetView(target.name, target.web_url, now)
-        payload = render_notices(view, [d for d, _ in claimed], history)
+        # Why jobs fail, read only when a retries/dead rule is being announced: one round trip.
+        firing = {d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")}
+        why = failures_of(source, firing & set(SETS)) if firing & set(SETS) else {}
+        payload = render_notices(view, [d for d, _ in claimed], history, why)
         notifier = self.notifier_for(target)
         try:
             notifier.post(payload)
@@ -277,6 +287,8 @@ def build_watcher(
             session=session,
             namespace=target.namespace,
             deadline=deadline,
+            detail_url=target.redis_url,
+            detail_auth=target.redis_auth,
         )
 
     def notifier_for(target: Target) -> Notifier:

@@ -190,3 +190,32 @@ def report_compared() -> Iterator[None]:
 
     SUMMARY.extend(COMPARED)
     COMPARED.clear()
+
+
+def test_an_alert_says_which_jobs_fail_and_why(
+    sidekiq: RealSidekiq, slack: LocalServer, tmp_path: Path
+) -> None:
+    """From the redis:// source itself, and for a /stats target through its read-only redis_url."""
+    config = tmp_path / "watch.yaml"
+    config.write_text(f"""
+rules: ["retries > 2"]
+targets:
+  - {{name: redis, url: "{sidekiq.redis_url}"}}
+  - {{name: web, url: "{sidekiq.url}/sidekiq/stats", redis_url: "{sidekiq.redis_url}"}}
+  - {{name: plain, url: "{sidekiq.url}/sidekiq/stats"}}
+""")
+    sidekiq.control("/clear_all")
+    sidekiq.fail_jobs(4)
+    assert poll("--config", str(config), "--state", str(tmp_path / "s"), slack=slack) == EXIT_ALERT
+    sections = {
+        post.json()["blocks"][0]["text"]["text"]: post.json()["blocks"][1]["text"]["text"]
+        for post in slack.received
+    }
+    for name in ("redis", "web"):
+        text = sections[f"🚨 Sidekiq alert: {name}"]
+        assert "Among the newest 4:" in text, text
+        assert "`FailingJob` \u00d74 \u2014 RuntimeError: integration failure" in text, text
+    assert "Among the newest" not in sections["🚨 Sidekiq alert: plain"]  # /stats alone cannot tell
+    COMPARED.append(
+        f"Sidekiq {sidekiq.truth()['version']}: why = {sections['🚨 Sidekiq alert: redis'].splitlines()[-1]}"
+    )

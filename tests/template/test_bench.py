@@ -67,6 +67,7 @@ def test_every_benchmark_reports(bench_output: str) -> None:
         "Fan-out",
         "Warm poll overhead",
         "Lambda artifacts",
+        "Why jobs fail",
         "Monthly cost",
     )
     for heading in headings:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,9 @@ TARGET_FIELDS = {
     "slack_webhook_url",
     "slack_channel",
     "rules",
+    "redis_url",
+    "redis_username",
+    "redis_password",
 }
 TOP_FIELDS = {"repeat_interval", "source_failures_before_alert", "rules", "targets"}
 
@@ -51,6 +54,9 @@ class Target:
     slack_webhook_url: Secret | None = None
     slack_channel: str | None = None
     namespace: str | None = None
+    # An HTTP target's Sidekiq Redis (read-only), only to tell why jobs fail in alerts.
+    redis_url: str | None = None
+    redis_auth: StatsAuth = field(default_factory=StatsAuth)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,10 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
         gather(problems, lambda: _rules(raw["rules"], f"{where}.rules")) if "rules" in raw else default_rules
     )
     texts = {key: gather(problems, partial(_optional_text, raw, key, where)) for key in OPTIONAL_TEXTS}
+    redis_url = texts["redis_url"]
+    if redis_url is not None:
+        problems += _redis_url_problems(redis_url, f"{where}.redis_url")
+    redis_password = gather(problems, partial(_secret, raw, "redis_password", where))
     if problems:
         raise ConfigError(problems)
     assert name is not None
@@ -147,10 +157,20 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
         slack_webhook_url=webhook,
         slack_channel=texts["slack_channel"],
         namespace=texts["namespace"],
+        redis_url=redis_url,
+        redis_auth=StatsAuth(texts["redis_username"], redis_password),
     )
 
 
-OPTIONAL_TEXTS = ("token_header", "web_url", "slack_channel", "namespace")
+def _redis_url_problems(url: str, where: str) -> list[str]:
+    if stats_scheme(url) != "redis" or not _hostname(url):
+        return [f"{where}: expected redis:// or rediss:// with a host, got {redact_url(url)!r}"]
+    if urlsplit(url).password:
+        return [f"{where}: put the password in redis_password (a secret reference), not in the URL"]
+    return []
+
+
+OPTIONAL_TEXTS = ("token_header", "web_url", "slack_channel", "namespace", "redis_url", "redis_username")
 
 
 def read_document(reference: str | None) -> tuple[object, str]:

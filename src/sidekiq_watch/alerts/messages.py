@@ -8,6 +8,7 @@ polls, and a button to the matching Sidekiq Web page.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, zip_longest
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..slack import Payload, context, escape_mrkdwn, header, truncate
+from ..stats.failures import FailureSummary
 from .history import History, sparkline
 from .lifecycle import Decision, Notice
 
@@ -108,7 +110,19 @@ def _trend(decision: Decision, history: History) -> str:
     return " · ".join(parts)
 
 
-def _line(decision: Decision, history: History, now: float) -> str:
+def _why(summary: FailureSummary | None) -> str:
+    """Top job and error classes among the set's newest entries, escaped (they are the app's text)."""
+    if summary is None or not summary.groups:
+        return ""
+    lines = [
+        f"• `{escape_mrkdwn(g.job_class)}` \u00d7{g.count} \u2014 {escape_mrkdwn(g.error_class)}"
+        + (f": {escape_mrkdwn(g.error_message)}" if g.error_message else "")
+        for g in summary.groups
+    ]
+    return f"\nAmong the newest {summary.sampled}:\n" + "\n".join(lines)
+
+
+def _line(decision: Decision, history: History, now: float, why: Mapping[str, FailureSummary]) -> str:
     finding = decision.finding
     emoji, label = STYLE[decision.notice or "firing"]
     subject = escape_mrkdwn(finding.subject)
@@ -135,13 +149,18 @@ def _line(decision: Decision, history: History, now: float) -> str:
     elif decision.notice == "reminder" and decision.previous.since:
         text += f", firing for {format_duration(now - decision.previous.since)}"
     trend = _trend(decision, history)
-    return text + (f"\n{trend}" if trend else "")
+    text += f"\n{trend}" if trend else ""
+    if decision.notice != "resolved":
+        text += _why(why.get(finding.rule.figure))
+    return text
 
 
-def _block(decision: Decision, target: TargetView, history: History) -> dict[str, Any]:
+def _block(
+    decision: Decision, target: TargetView, history: History, why: Mapping[str, FailureSummary]
+) -> dict[str, Any]:
     block: dict[str, Any] = {
         "type": "section",
-        "text": {"type": "mrkdwn", "text": truncate(_line(decision, history, target.checked_at), 3000)},
+        "text": {"type": "mrkdwn", "text": truncate(_line(decision, history, target.checked_at, why), 3000)},
     }
     finding = decision.finding
     link = web_link(target.web_url, finding.subject, pattern=finding.subject == finding.rule.figure)
@@ -205,8 +224,14 @@ def _summary(rest: list[Decision]) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), 3000)}}
 
 
-def render_notices(target: TargetView, decisions: list[Decision], history: History) -> Payload:
-    """One message for every notice of one target in one poll, most urgent first."""
+def render_notices(
+    target: TargetView,
+    decisions: list[Decision],
+    history: History,
+    why: Mapping[str, FailureSummary] | None = None,
+) -> Payload:
+    """One message for every notice of one target in one poll, most urgent first; ``why`` says,
+    per figure (retries, dead), which jobs fail and how."""
     ordered = sorted(decisions, key=lambda d: URGENCY.index(d.notice or "firing"))
     top = ordered[0].notice or "firing"
     name = escape_mrkdwn(target.name)
@@ -215,7 +240,7 @@ def render_notices(target: TargetView, decisions: list[Decision], history: Histo
     text = f"{emoji} Sidekiq {target.name}: " + "; ".join(_plain(d) for d in ordered)
     blocks: list[dict[str, Any]] = [header(HEADERS[top].format(target.name))]
     detailed, rest = _detailed_and_rest(ordered)
-    blocks.extend(_block(d, target, history) for d in detailed)
+    blocks.extend(_block(d, target, history, why or {}) for d in detailed)
     if rest:
         blocks.append(_summary(rest))
     where = f"<{target.web_url}|Sidekiq Web>" if target.web_url else "no Sidekiq Web link configured"

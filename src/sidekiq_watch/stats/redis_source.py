@@ -2,20 +2,21 @@
 
 Two pipelined round trips: counters, sorted-set sizes and the process/queue sets first; then
 each process's heartbeat and busy count and each queue's length and oldest job. Only
-read-only commands (GET, ZCARD, SMEMBERS, HMGET, LLEN, LINDEX), never KEYS, so a read-only
-ACL user suffices:
-``ACL SETUSER sidekiq-watch on >PASSWORD ~* -@all +get +zcard +smembers +hmget +llen +lindex +ping``.
+read-only commands (GET, ZCARD, SMEMBERS, HMGET, LLEN, LINDEX, and ZREVRANGE for why jobs
+fail), never KEYS, so a read-only ACL user suffices (docs/configuration.md has the line).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import SourceError
 from ..settings import StatsAuth
+from .failures import SAMPLE_SIZE, SETS, FailureSummary, summarize
 from .snapshot import Snapshot
 
 _CLIENTS: dict[tuple[str, StatsAuth, float], Any] = {}
@@ -167,6 +168,23 @@ class RedisStatsSource:
             if isinstance(answer, Exception):
                 raise self._response_error(answer, command) from None
         return answers
+
+    def failures(self, figures: Iterable[str]) -> dict[str, FailureSummary]:
+        """Why jobs fail, for the figures asked (retries, dead): one pipelined round trip of bounded
+        ZREVRANGEs over the newest entries. Best effort: a failure here never fails the poll."""
+        import redis
+
+        wanted = [figure for figure in figures if figure in SETS]
+        if not wanted:
+            return {}
+        try:
+            pipeline = self._client().pipeline(transaction=False)
+            for figure in wanted:
+                pipeline.zrevrange(self._key(SETS[figure]), 0, SAMPLE_SIZE - 1)
+            answers = pipeline.execute()
+        except redis.RedisError:
+            return {}
+        return {figure: summarize(entries) for figure, entries in zip(wanted, answers, strict=True)}
 
     def _response_error(self, exc: Exception, command: str) -> SourceError:
         """Classified by exception type; WRONGTYPE, which redis-py has no type for, by its error code."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
@@ -17,6 +18,7 @@ import requests
 from ..errors import SourceError, TransportError
 from ..http import DEFAULT_MAX_BODY_BYTES, HttpReply, RetryPolicy, new_session, redact_url, send
 from ..settings import StatsAuth, stats_scheme
+from .failures import FailureSummary
 from .shapes import parse_stats
 from .snapshot import Snapshot
 
@@ -30,6 +32,12 @@ class StatsSource(Protocol):
     location: str
 
     def read(self) -> Snapshot: ...
+
+
+def failures_of(source: StatsSource, figures: Iterable[str]) -> dict[str, FailureSummary]:
+    """Why jobs fail, from a source that can tell (Sidekiq's Redis); nothing from one that cannot."""
+    explain = getattr(source, "failures", None)
+    return explain(figures) if callable(explain) else {}
 
 
 class FileStatsSource:
@@ -86,15 +94,20 @@ class HttpStatsSource:
         policy: RetryPolicy = STATS_RETRY,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         deadline: float | None = None,
+        detail: StatsSource | None = None,
     ) -> None:
         self.url = url
         self.deadline = deadline
+        self.detail = detail  # a read-only Redis source, for why jobs fail
         self.auth = auth
         self.timeout = timeout
         self.session = session or new_session()
         self.policy = policy
         self.max_body_bytes = max_body_bytes
         self.location = f"GET {redact_url(url)}"
+
+    def failures(self, figures: Iterable[str]) -> dict[str, FailureSummary]:
+        return failures_of(self.detail, figures) if self.detail is not None else {}
 
     def _auth_kwargs(self) -> dict[str, object]:
         if self.auth.username is not None and self.auth.password is not None:
@@ -192,11 +205,16 @@ def make_source(
     session: requests.Session | None = None,
     namespace: str | None = None,
     deadline: float | None = None,
+    detail_url: str | None = None,
+    detail_auth: StatsAuth | None = None,
 ) -> StatsSource:
     """The source a stats location describes: HTTP(S), Sidekiq's Redis, or a local file."""
     scheme = stats_scheme(url)
     if scheme == "http":
-        return HttpStatsSource(url, auth, timeout=timeout, session=session, deadline=deadline)
+        detail = None
+        if detail_url:
+            detail = make_source(detail_url, detail_auth or StatsAuth(), timeout=timeout, namespace=namespace)
+        return HttpStatsSource(url, auth, timeout=timeout, session=session, deadline=deadline, detail=detail)
     if scheme == "redis":
         from .redis_source import RedisStatsSource  # redis-py is imported only by those who use it
 
