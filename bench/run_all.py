@@ -8,7 +8,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("cold_start.py", "many_targets.py", "fanout.py", "warm_overhead.py", "artifact.py", "why.py", "cost.py")
+BENCHES = (
+    "cold_start.py",
+    "many_targets.py",
+    "fanout.py",
+    "warm_overhead.py",
+    "artifact.py",
+    "why.py",
+    "cost.py",
+)
 
 
 def main() -> None:
