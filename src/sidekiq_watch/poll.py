@@ -203,7 +203,8 @@ class Watcher:
         # Why jobs fail, read only when a retries/dead rule is being announced: one round trip.
         firing = {d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")}
         why = failures_of(source, firing & set(SETS)) if firing & set(SETS) else {}
-        payload = render_notices(view, [d for d, _ in claimed], history, why)
+        oldest = (report.snapshot.oldest_jobs or {}) if report.snapshot else {}
+        payload = render_notices(view, [d for d, _ in claimed], history, why, oldest)
         notifier = self.notifier_for(target)
         try:
             notifier.post(payload)

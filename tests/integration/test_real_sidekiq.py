@@ -219,3 +219,17 @@ targets:
     COMPARED.append(
         f"Sidekiq {sidekiq.truth()['version']}: why = {sections['🚨 Sidekiq alert: redis'].splitlines()[-1]}"
     )
+
+
+def test_a_latency_alert_names_the_oldest_job(
+    sidekiq: RealSidekiq, slack: LocalServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "watch.yaml"
+    config.write_text(
+        f'rules: ["latency:parked >= 0"]\ntargets:\n  - {{name: q, url: "{sidekiq.redis_url}"}}\n'
+    )
+    sidekiq.control("/clear_all")
+    sidekiq.control("/park?queue=parked&count=2")
+    assert poll("--config", str(config), "--state", str(tmp_path / "s"), slack=slack) == EXIT_ALERT
+    [post] = slack.received
+    assert "Oldest job waiting: `FailingJob`" in post.json()["blocks"][1]["text"]["text"]

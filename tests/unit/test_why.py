@@ -65,3 +65,10 @@ def test_a_firing_retries_alert_says_which_jobs_fail_and_never_their_arguments()
 def test_without_detail_the_alert_is_as_before() -> None:
     payload = json.dumps(render_notices(VIEW, firing_retries(), History()))  # type: ignore[arg-type]
     assert "Among the newest" not in payload
+
+
+def test_a_latency_alert_names_the_oldest_job_waiting() -> None:
+    [finding] = evaluate({"latency:imports": 900.0}, [parse_rule("latency:imports > 300", "r")])
+    decision = decide(AlertRecord("shop", finding.key), finding, 1_000.0, 3600)
+    payload = json.dumps(render_notices(VIEW, [decision], History(), {}, {"imports": "ImportJob<x>"}))
+    assert "Oldest job waiting: `ImportJob&lt;x&gt;`" in payload

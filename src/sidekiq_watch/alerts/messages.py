@@ -122,7 +122,21 @@ def _why(summary: FailureSummary | None) -> str:
     return f"\nAmong the newest {summary.sampled}:\n" + "\n".join(lines)
 
 
-def _line(decision: Decision, history: History, now: float, why: Mapping[str, FailureSummary]) -> str:
+def _oldest(subject: str, oldest_jobs: Mapping[str, str]) -> str:
+    queue = "default" if subject == "default_latency" else subject.removeprefix("latency:")
+    if not subject.startswith("latency:") and subject != "default_latency":
+        return ""
+    job = oldest_jobs.get(queue)
+    return f"\nOldest job waiting: `{escape_mrkdwn(job)}`" if job else ""
+
+
+def _line(
+    decision: Decision,
+    history: History,
+    now: float,
+    why: Mapping[str, FailureSummary],
+    oldest_jobs: Mapping[str, str] | None = None,
+) -> str:
     finding = decision.finding
     emoji, label = STYLE[decision.notice or "firing"]
     subject = escape_mrkdwn(finding.subject)
@@ -151,17 +165,19 @@ def _line(decision: Decision, history: History, now: float, why: Mapping[str, Fa
     trend = _trend(decision, history)
     text += f"\n{trend}" if trend else ""
     if decision.notice != "resolved":
-        text += _why(why.get(finding.rule.figure))
+        text += _why(why.get(finding.rule.figure)) + _oldest(finding.subject, oldest_jobs or {})
     return text
 
 
 def _block(
-    decision: Decision, target: TargetView, history: History, why: Mapping[str, FailureSummary]
+    decision: Decision,
+    target: TargetView,
+    history: History,
+    why: Mapping[str, FailureSummary],
+    oldest_jobs: Mapping[str, str],
 ) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": truncate(_line(decision, history, target.checked_at, why), 3000)},
-    }
+    line = _line(decision, history, target.checked_at, why, oldest_jobs)
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": truncate(line, 3000)}}
     finding = decision.finding
     link = web_link(target.web_url, finding.subject, pattern=finding.subject == finding.rule.figure)
     if link and decision.finding.rule.figure != "source":
@@ -229,6 +245,7 @@ def render_notices(
     decisions: list[Decision],
     history: History,
     why: Mapping[str, FailureSummary] | None = None,
+    oldest_jobs: Mapping[str, str] | None = None,
 ) -> Payload:
     """One message for every notice of one target in one poll, most urgent first; ``why`` says,
     per figure (retries, dead), which jobs fail and how."""
@@ -240,7 +257,7 @@ def render_notices(
     text = f"{emoji} Sidekiq {target.name}: " + "; ".join(_plain(d) for d in ordered)
     blocks: list[dict[str, Any]] = [header(HEADERS[top].format(target.name))]
     detailed, rest = _detailed_and_rest(ordered)
-    blocks.extend(_block(d, target, history, why or {}) for d in detailed)
+    blocks.extend(_block(d, target, history, why or {}, oldest_jobs or {}) for d in detailed)
     if rest:
         blocks.append(_summary(rest))
     where = f"<{target.web_url}|Sidekiq Web>" if target.web_url else "no Sidekiq Web link configured"

@@ -47,6 +47,18 @@ def job_latency(entry: bytes | str | None, now: float) -> float:
     return 0.0
 
 
+def job_class(entry: bytes | str | None) -> str | None:
+    """The class of a queued job (ActiveJob's wrapped class first); never its arguments."""
+    try:
+        job = json.loads(entry) if entry else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(job, dict):
+        return None
+    found = job.get("wrapped") or job.get("class")
+    return str(found)[:100] if found else None
+
+
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
@@ -142,10 +154,14 @@ class RedisStatsSource:
         alive = [(info, busy) for info, busy in heartbeats if info is not None]
         sizes: dict[str, int] = {}
         latencies: dict[str, float] = {}
+        oldest_jobs: dict[str, str] = {}
         rest = answers[len(processes) :]
         for index, queue in enumerate(queues):
             sizes[queue] = _int(rest[2 * index])
             latencies[queue] = job_latency(rest[2 * index + 1], now)
+            oldest = job_class(rest[2 * index + 1])
+            if oldest:
+                oldest_jobs[queue] = oldest
         return Snapshot(
             shape="redis",
             processed=_int(processed),
@@ -159,6 +175,7 @@ class RedisStatsSource:
             default_latency=latencies.get("default", 0.0),
             queues=sizes,
             queue_latencies=latencies,
+            oldest_jobs=oldest_jobs,
         )
 
     def _run(self, pipeline: Any, commands: list[str]) -> list[Any]:

@@ -34,6 +34,8 @@ class Snapshot:
     default_latency: float | None = None
     queues: dict[str, int] | None = None
     queue_latencies: dict[str, float] | None = None
+    # The class of each queue's oldest job (Redis sources): what a latency alert names. Not a figure.
+    oldest_jobs: dict[str, str] | None = None
     server_time: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
