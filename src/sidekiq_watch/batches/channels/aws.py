@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 
 from ...errors import ConfigError, DeliveryError
 from ..payload import BatchEvent
 from ..render import html_body, plain_text, title
 from .base import AWS_CALL_WORST_SECONDS, Options, Resources
+from .smtp import SMTP_OPTIONS, SmtpTransport
 
-EMAIL_OPTIONS = {"from", "to", "cc", "bcc", "reply_to", "subject", "configuration_set"}
+VIA = ("ses", "smtp")
+EMAIL_OPTIONS = {"from", "to", "cc", "bcc", "reply_to", "subject", "configuration_set", "via", *SMTP_OPTIONS}
 SNS_OPTIONS = {"topic_arn", "subject"}
 # Errors a retry cannot fix: the request, the identity or the permissions are wrong.
 PERMANENT_AWS_ERRORS = {
@@ -50,7 +53,7 @@ def _aws_delivery_error(location: str, exc: Exception) -> DeliveryError:
 
 @dataclass(frozen=True)
 class EmailChannel:
-    """Amazon SES: text and HTML bodies. The old SMTP options (via, via_options) map to an SES identity."""
+    """E-mail with text and HTML bodies, through Amazon SES (default) or SMTP (``via: smtp``)."""
 
     name: str
     sender: str
@@ -60,6 +63,7 @@ class EmailChannel:
     reply_to: list[str] = field(default_factory=list)
     subject: str | None = None
     configuration_set: str | None = None
+    smtp: SmtpTransport | None = None
     kind: str = "email"
 
     @classmethod
@@ -83,12 +87,19 @@ class EmailChannel:
             options.addresses("reply_to"),
             subject,
             options.text("configuration_set"),
+            SmtpTransport.from_options(options)
+            if options.choice("via", ("ses", "smtp"), "ses") == "smtp"
+            else None,
         )
 
     def deliver(self, event: BatchEvent, resources: Resources) -> str:
         subject = (self.subject or "{title}").format(
             bid=event.bid, event=event.event, description=event.status.description or "", title=title(event)
         )
+        if self.smtp is not None:
+            return self.smtp.send(
+                self._message(event, subject, resources), self.to + self.cc + self.bcc, resources
+            )
         request = {
             "FromEmailAddress": self.sender,
             "Destination": {"ToAddresses": self.to, "CcAddresses": self.cc, "BccAddresses": self.bcc},
@@ -112,6 +123,20 @@ class EmailChannel:
         except Exception as exc:
             raise _aws_delivery_error(f"e-mail {self.name} (SES)", exc) from None
         return f"SES message {answer.get('MessageId', '?')}"
+
+    def _message(self, event: BatchEvent, subject: str, resources: Resources) -> EmailMessage:
+        """Text and HTML alternatives; Bcc only on the envelope, never in a header."""
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.to)
+        if self.cc:
+            message["Cc"] = ", ".join(self.cc)
+        if self.reply_to:
+            message["Reply-To"] = ", ".join(self.reply_to)
+        message["Subject"] = " ".join(subject.split())[:900]  # no header injection through a newline
+        message.set_content(plain_text(event, resources.web_url))
+        message.add_alternative(html_body(event, resources.web_url), subtype="html")
+        return message
 
 
 @dataclass(frozen=True)
