@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, DeliveryError
+from .errors import BatchRequestError, ConfigError, DeliveryError
 
 EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY = 0, 1, 2, 3
 EXIT_HANDLER_FAILED = 1  # invoke: the function raised (its SAM-shaped error is on stdout)
@@ -278,7 +278,11 @@ def _listen(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def deliver(event: BatchEvent) -> None:
-        _, outcomes = dispatch(event, config, resources, log)
+        try:
+            _, outcomes = dispatch(event, config, resources, log)
+        except BatchRequestError as exc:
+            print(f"batch {event.bid} {event.event}: refused: {exc}", file=sys.stderr)
+            return
         told = ", ".join(f"{o.channel} {o.status}" for o in outcomes) or "no route matches"
         print(f"batch {event.bid} {event.event} (failures {event.status.failures}): {told}", file=sys.stderr)
 

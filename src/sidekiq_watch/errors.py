@@ -51,6 +51,14 @@ def gather(problems: list[str], check: Callable[[], T]) -> T | None:
         return None
 
 
+class BatchRequestError(SidekiqWatchError):
+    """A batch asked for something the configuration does not allow (its own channels or options)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 class SecretError(ConfigError):
     """A secret reference (ssm:, secretsmanager:) could not be resolved."""
 

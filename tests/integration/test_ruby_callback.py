@@ -26,8 +26,37 @@ Status = Struct.new(:bid, :total, :failures, :pending, :created_at, :description
 end
 status = Status.new("b1c2d3", 50, 1, 1, 1795589400.5, "Nightly <!channel> import",
                     [Failure.new("j1", "RuntimeError", "boom", ["a.rb:1"])])
-SidekiqWatchCallback.new.on_complete(status, {})
+SidekiqWatchCallback.new.on_complete(status, {"notify" => {"slack" => {"channel" => "#imports"}}})
 """
+
+# Stands in for the sidekiq-batch gem's status: no description, failed job ids as plain strings.
+GEM_DRIVER = """
+require_relative ENV.fetch("CALLBACK")
+Status = Struct.new(:bid, :total, :failures, :pending, :created_at, :failure_info) do
+  def complete?
+    true
+  end
+end
+SidekiqWatchCallback.new.on_success(Status.new("g1", 3, 1, 0, "1795589400", ["jid-1"]), nil)
+"""
+
+
+def run_ruby(tmp_path: Path, driver_text: str, url: str) -> subprocess.CompletedProcess[str]:
+    driver = tmp_path / "driver.rb"
+    driver.write_text(driver_text)
+    return subprocess.run(
+        ["ruby", str(driver)],
+        env={
+            "CALLBACK": str(CALLBACK),
+            "SIDEKIQ_WATCH_URL": url,
+            "SIDEKIQ_WATCH_PASSWORD": "pw",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_the_documented_callback_posts_a_payload_the_webhook_accepts(tmp_path: Path) -> None:
@@ -61,3 +90,35 @@ def test_the_documented_callback_posts_a_payload_the_webhook_accepts(tmp_path: P
     assert isinstance(event, BatchEvent)
     assert (event.bid, event.event, event.status.total, event.status.pending) == ("b1c2d3", "complete", 50, 1)
     assert event.status.failure_info[0].error_class == "RuntimeError"
+    assert event.status.notify == {"slack": {"channel": "#imports"}}  # the batch's own options travel
+
+
+def test_the_callback_works_with_the_sidekiq_batch_gems_status(tmp_path: Path) -> None:
+    if shutil.which("ruby") is None:
+        pytest.skip("needs ruby")
+    settings = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "pw"})
+    parsed: list[object] = []
+
+    def webhook(request: Received) -> Reply:
+        parsed.append(parse_request(settings, IncomingRequest(request.headers, request.body)))
+        return Reply(200, b"{}", {"Content-Type": "application/json"})
+
+    with local_server(webhook) as server:
+        result = run_ruby(tmp_path, GEM_DRIVER, f"{server.url}/batches")
+    assert result.returncode == 0, result.stderr
+    [event] = parsed
+    assert isinstance(event, BatchEvent)
+    assert (event.bid, event.event, event.status.description) == ("g1", "success", None)
+    assert event.status.failure_info[0].jid == "jid-1"
+
+
+@pytest.mark.parametrize(("status", "retried"), [(422, False), (401, False), (429, True), (503, True)])
+def test_the_callback_retries_only_what_a_retry_can_fix(tmp_path: Path, status: int, retried: bool) -> None:
+    """Sidekiq retries a callback that raises: it must not raise for a 4xx a retry cannot fix."""
+    if shutil.which("ruby") is None:
+        pytest.skip("needs ruby")
+    with local_server(
+        lambda request: Reply(status, b'{"error": "no"}', {"Content-Type": "application/json"})
+    ) as server:
+        result = run_ruby(tmp_path, DRIVER, f"{server.url}/batches")
+    assert (result.returncode != 0) is retried, result.stderr

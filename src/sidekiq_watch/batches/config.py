@@ -11,18 +11,32 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, gather, kind_of
+from ..errors import BatchRequestError, ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, resolve_reference
 from .channels import Channel, build_channel
 from .payload import EVENTS, BatchEvent
 
 ROUTE_FIELDS = {"name", "events", "description", "bid", "channels"}
 TOP_FIELDS = {"web_url", "channels", "routes"}
+
+
+# What a batch may set by itself, per channel kind: who hears it and how it reads, never where it goes.
+BATCH_SETTABLE: dict[str, frozenset[str]] = {
+    "slack": frozenset({"channel", "username", "icon_emoji"}),
+    "email": frozenset({"to", "cc", "bcc", "reply_to", "subject"}),
+    "hipchat": frozenset({"room_id", "color", "notify"}),
+    "campfire": frozenset({"room_id"}),
+    "sns": frozenset({"subject"}),
+}
+# Options that say where a message goes: a batch may set one only to a value matching one of the
+# channel's allow_destinations patterns (and never to a secret reference).
+DESTINATIONS = frozenset({"webhook_url", "url", "topic_arn", "server", "address"})
+CHANNEL_CONFIG_ONLY = "allow_destinations"
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class Route:
     events: tuple[str, ...] = EVENTS
     description: str | None = None
     bid: str | None = None
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # merged, per channel
 
     def matches(self, event: BatchEvent) -> bool:
         if event.event not in self.events:
@@ -47,9 +62,51 @@ class Route:
 class BatchConfig:
     routes: tuple[Route, ...]
     web_url: str | None = None
+    defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    allow_destinations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def route_for(self, event: BatchEvent) -> Route | None:
         return next((route for route in self.routes if route.matches(event)), None)
+
+    def plan(self, event: BatchEvent) -> tuple[str | None, tuple[Channel, ...]]:
+        """Which channels hear the event: the ones the batch names (its options merged over the
+        matching route's, merged over the defaults), else the matching route's; raises
+        BatchRequestError naming each channel and option a batch may not ask for."""
+        route = self.route_for(event)
+        if not event.status.notify:
+            return (route.name, route.channels) if route else (None, ())
+        problems: list[str] = []
+        channels = []
+        for name, options in event.status.notify.items():
+            where = f"notify.{str(name)[:100]}"
+            if name not in self.defaults:
+                problems.append(f"{where}: no such channel in the configuration ({', '.join(self.defaults)})")
+                continue
+            if not isinstance(options, Mapping):
+                problems.append(f"{where}: expected a mapping of options")
+                continue
+            base = (route.options.get(name) if route else None) or self.defaults[name]
+            refused = [key for key, value in options.items() if not self._may_set(name, base, key, value)]
+            problems += [f"{where}.{str(key)[:100]}: a batch may not set this" for key in refused]
+            if not refused:
+                channel = gather(problems, partial(build_channel, name, merge(base, options), where))
+                if channel is not None:
+                    channels.append(channel)
+        if problems:
+            raise BatchRequestError(problems)
+        return "the batch's own (notify)", tuple(channels)
+
+    def _may_set(self, name: str, base: Mapping[str, Any], key: object, value: object) -> bool:
+        if isinstance(value, str) and value.startswith(REFERENCE_PREFIXES):
+            return False  # a batch must not make the function read (and send) a parameter
+        if key in BATCH_SETTABLE.get(str(base.get("type", name)), frozenset()):
+            return True
+        patterns = self.allow_destinations.get(name, ())
+        return (
+            key in DESTINATIONS
+            and isinstance(value, str)
+            and any(fnmatch.fnmatchcase(value, p) for p in patterns)
+        )
 
 
 def merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,9 +147,11 @@ def _route(raw: object, where: str, defaults: Mapping[str, Mapping[str, Any]]) -
     if not chosen:
         raise ConfigError(f"{where}.channels: no channel to deliver to")
     channels = []
+    options: dict[str, Mapping[str, Any]] = {}
     for channel_name, overrides in chosen.items():
         base = defaults.get(channel_name, {})
         merged = merge(base, _mapping(overrides, f"{where}.channels.{channel_name}"))
+        options[str(channel_name)] = merged
         channels.append(build_channel(str(channel_name), merged, f"{where}.channels.{channel_name}"))
     patterns = {}
     for key in ("description", "bid"):
@@ -100,7 +159,7 @@ def _route(raw: object, where: str, defaults: Mapping[str, Mapping[str, Any]]) -
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{where}.{key}: expected a glob pattern such as 'Import*', got {value!r}")
         patterns[key] = value
-    return Route(name, tuple(channels), tuple(events), patterns["description"], patterns["bid"])
+    return Route(name, tuple(channels), tuple(events), patterns["description"], patterns["bid"], options)
 
 
 def parse_batch_config(document: object, origin: str) -> BatchConfig:
@@ -110,10 +169,17 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
         raise ConfigError(f"{origin}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     problems: list[str] = []  # every channel's and route's problems, told at once
     defaults: dict[str, Mapping[str, Any]] = {}
+    allow: dict[str, tuple[str, ...]] = {}
     for name, options in _mapping(data.get("channels"), "channels").items():
         checked = gather(problems, partial(_mapping, options, f"channels.{name}"))
-        if checked is not None:
-            defaults[str(name)] = checked
+        if checked is None:
+            continue
+        patterns = checked.get(CHANNEL_CONFIG_ONLY, [])
+        if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+            problems.append(f"channels.{name}.{CHANNEL_CONFIG_ONLY}: expected a list of glob patterns")
+        else:
+            allow[str(name)] = tuple(patterns)
+        defaults[str(name)] = {k: v for k, v in checked.items() if k != CHANNEL_CONFIG_ONLY}
     for name, options in defaults.items():  # validate every default on its own, even if no route uses it
         gather(problems, partial(build_channel, name, options, f"channels.{name}"))
     raw_routes = data.get("routes")
@@ -135,7 +201,7 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
         problems.append(f"web_url: expected a URL, got {kind_of(web_url)}")
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))  # a default's problem once, not once per route
-    return BatchConfig(tuple(route for route in found if route is not None), web_url)
+    return BatchConfig(tuple(route for route in found if route is not None), web_url, defaults, allow)
 
 
 def load_batch_config(reference: str | None) -> BatchConfig:

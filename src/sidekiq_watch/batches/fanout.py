@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from ..errors import DeliveryError, SidekiqWatchError
 from .channels import Channel, Resources
-from .config import BatchConfig, Route
+from .config import BatchConfig
 from .delivery_log import DeliveryLog
 from .payload import BatchEvent
 
@@ -84,11 +84,14 @@ def fan_out(
 
 def dispatch(
     event: BatchEvent, config: BatchConfig, resources: Resources, log: DeliveryLog
-) -> tuple[Route | None, list[Outcome]]:
-    """Route the event and fan it out: shared by the webhook function and ``sidekiq-watch listen``."""
-    route = config.route_for(event)
+) -> tuple[str | None, list[Outcome]]:
+    """Route the event and fan it out: shared by the webhook function and ``sidekiq-watch listen``.
+
+    Raises BatchRequestError, before anything is delivered, when the batch asks for channels or
+    options the configuration does not allow.
+    """
+    route, channels = config.plan(event)
     if route is None:
         return None, []
-    return route, fan_out(
-        event, route.channels, resources.for_request(deadline=resources.deadline, web_url=config.web_url), log
-    )
+    shared = resources.for_request(deadline=resources.deadline, web_url=config.web_url)
+    return route, fan_out(event, channels, shared, log)

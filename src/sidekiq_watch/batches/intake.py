@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError, SecretError
+from ..errors import BatchRequestError, ConfigError, SecretError
 from ..settings import Settings
 from .auth import challenge, fails_closed, is_authorized
 from .channels import Resources
@@ -180,7 +180,13 @@ def receive(
         batch_config = config()
     except ConfigError as exc:  # SecretError too: BATCH_CONFIG may be a reference
         return unavailable(f"the batch configuration cannot be used: {exc}", str(exc))
-    route, outcomes = dispatch(event, batch_config, resources, log)
+    try:
+        route, outcomes = dispatch(event, batch_config, resources, log)
+    except BatchRequestError as exc:  # nothing was delivered
+        details = [{"problem": problem} for problem in exc.problems[:20]]
+        return _problem(
+            422, "the batch asks for channels or options the configuration does not allow", details=details
+        )
     base = {"bid": event.bid, "event": event.event}
     if route is None:
         return Reply(200, {**base, "route": None, "deliveries": [], "note": "no route matches this batch"})
@@ -189,4 +195,4 @@ def receive(
     if failed:
         # 502 asks the sender to retry; only what did not get out is delivered again.
         status = 502 if any(o.status == "failed" for o in failed) else 409
-    return Reply(status, {**base, "route": route.name, "deliveries": [o.as_dict() for o in outcomes]})
+    return Reply(status, {**base, "route": route, "deliveries": [o.as_dict() for o in outcomes]})

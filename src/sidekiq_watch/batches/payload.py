@@ -12,7 +12,7 @@ parameter, else derived from the counts: no job pending means ``success``, other
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
@@ -45,6 +45,12 @@ class BatchStatus(BaseModel):
     description: str | None = Field(default=None, max_length=10_000)
     event: BatchEventName | None = None
     failure_info: list[FailureInfo] = Field(default_factory=list, max_length=10_000)
+    # The batch's own choice of channels and options, as Pro 2's batch.on(:complete, Notifier, opts).
+    notify: dict[str, Any] | None = Field(default=None, max_length=20)
+
+    def as_sent(self) -> dict[str, Any]:
+        """The status as webhook and SNS consumers get it: what happened, not the delivery instructions."""
+        return self.model_dump(mode="json", exclude_none=True, exclude={"notify"})
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ class SnsChannel:
         return cls(name, arn, options.text("subject"))
 
     def deliver(self, event: BatchEvent, resources: Resources) -> str:
-        message = {**event.status.model_dump(mode="json", exclude_none=True), "event": event.event}
+        message = {**event.status.as_sent(), "event": event.event}
         subject = "".join(
             c if c.isascii() and c.isprintable() else " " for c in (self.subject or title(event))
         )

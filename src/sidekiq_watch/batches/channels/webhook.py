@@ -42,7 +42,7 @@ class WebhookChannel:
     def deliver(self, event: BatchEvent, resources: Resources) -> str:
         url = self.url.reveal()
         if self.body == "payload":
-            document = {**event.status.model_dump(mode="json", exclude_none=True), "event": event.event}
+            document = {**event.status.as_sent(), "event": event.event}
         else:
             document = {
                 "bid": event.bid,
