@@ -36,31 +36,10 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name, value in FAKE_AWS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Sidekiq")
-    for name in (
-        "SIDEKIQ_STATS_URL",
-        "SIDEKIQ_STATS_USERNAME",
-        "SIDEKIQ_STATS_PASSWORD",
-        "SIDEKIQ_STATS_TOKEN",
-        "SIDEKIQ_STATS_TOKEN_HEADER",
-        "SIDEKIQ_SOURCE_NAME",
-        "SLACK_WEBHOOK_URL",
-        "SLACK_CHANNEL",
-        "RETRY_THRESHOLD",
-        "HTTP_TIMEOUT_SECONDS",
-        "SIDEKIQ_WEB_URL",
-        "SIDEKIQ_WATCH_CONFIG",
-        "STATE_TABLE",
-        "STATE_FILE",
-        "REPEAT_INTERVAL",
-        "SOURCE_FAILURES_BEFORE_ALERT",
-        "BATCH_CONFIG",
-        "BATCH_AUTH",
-        "BATCH_AUTH_USERNAME",
-        "BATCH_AUTH_PASSWORD",
-        "BATCH_AUTH_TOKEN",
-        "BATCH_AUTH_TOKEN_HEADER",
-        "DELIVERY_TABLE",
-    ):
+    from sidekiq_watch.settings import VARIABLES
+
+    # Every variable the settings declare: a developer's shell never leaks into a test.
+    for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 

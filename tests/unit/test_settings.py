@@ -145,3 +145,11 @@ def test_a_password_alone_is_accepted_when_no_stats_url_says_it_is_for_http() ->
 def test_a_password_alone_for_an_http_stats_url_still_needs_its_user_name() -> None:
     with pytest.raises(ConfigError, match="SIDEKIQ_STATS_USERNAME"):
         load_settings({"SIDEKIQ_STATS_URL": "https://a.example/stats", "SIDEKIQ_STATS_PASSWORD": "s3cr3t-x"})
+
+
+def test_no_declared_variable_leaks_from_the_shell_into_a_test() -> None:
+    import os
+
+    from sidekiq_watch.settings import VARIABLES
+
+    assert [name for name in VARIABLES if name in os.environ] == []

@@ -9,8 +9,6 @@ records live in a JSON file with the same semantics.
 from __future__ import annotations
 
 import datetime
-import fcntl
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
+from ..jsonfile import locked_json
+
 KEY_PREFIX = "sidekiq-watch-batch-delivery"
 RECORD_DAYS = 7
 
@@ -36,18 +36,9 @@ class LocalFilePersistenceLayer(BasePersistenceLayer):
         self.path = path
 
     def _update(self, change: Callable[[dict[str, Any]], Any]) -> Any:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                records = json.loads(self.path.read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
-                records = {}
-            result = change(records)
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(records))
-            temporary.replace(self.path)
-            return result
+        """Under the lock; a corrupt file is kept aside and raised, never emptied in silence."""
+        with locked_json(self.path, dict, lambda data: isinstance(data, dict)) as records:
+            return change(records)
 
     @staticmethod
     def _record(key: str, raw: dict[str, Any]) -> DataRecord:

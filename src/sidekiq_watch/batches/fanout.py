@@ -47,12 +47,10 @@ def deliver_one(event: BatchEvent, channel: Channel, resources: Resources, log: 
             channel.name, channel.kind, "in_progress", "another request is delivering it now", retryable=True
         )
     except IdempotencyPersistenceLayerError as exc:
+        cause = exc.__cause__
+        why = str(cause) if isinstance(cause, SidekiqWatchError) else type(exc).__name__
         return Outcome(
-            channel.name,
-            channel.kind,
-            "failed",
-            f"delivery records unavailable ({type(exc).__name__})",
-            retryable=True,
+            channel.name, channel.kind, "failed", f"delivery records unavailable ({why})", retryable=True
         )
     except SidekiqWatchError as exc:  # a secret that cannot be read, say
         return Outcome(channel.name, channel.kind, "failed", str(exc), retryable=True)

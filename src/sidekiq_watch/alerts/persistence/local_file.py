@@ -5,18 +5,21 @@ A lock file serialises writers, so two local polls racing behave as two Lambdas 
 
 from __future__ import annotations
 
-import fcntl
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ...jsonfile import CorruptFileError, locked_json
 from ..history import History
 from ..lifecycle import AlertRecord
 from .base import TargetState
 from .exceptions import StateStoreError
 from .records import record_from_dict, record_to_dict
+
+
+def _valid(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("targets"), dict)
 
 
 class LocalFileStore:
@@ -27,27 +30,12 @@ class LocalFileStore:
     @contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path.with_suffix(".lock"), "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                data = self._read()
-                before = json.dumps(data, sort_keys=True)
+            with locked_json(self.path, lambda: {"targets": {}}, _valid) as data:
                 yield data
-                if json.dumps(data, sort_keys=True) != before:
-                    temporary = self.path.with_suffix(".tmp")
-                    temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
-                    temporary.replace(self.path)
+        except CorruptFileError as exc:
+            raise StateStoreError(f"state file {exc}") from None
         except OSError as exc:
             raise StateStoreError(f"state file {self.path}: {exc.strerror}") from None
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {"targets": {}}
-        except json.JSONDecodeError:
-            raise StateStoreError(f"state file {self.path} is not JSON; remove it to start afresh") from None
-        return data if isinstance(data, dict) and isinstance(data.get("targets"), dict) else {"targets": {}}
 
     def load(self, target: str) -> TargetState:
         with self._locked() as data:
