@@ -10,6 +10,7 @@ re-sends that message once; losing it would be worse.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from .alerts.history import History, Point, rates
 from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, decide, decide_source
 from .alerts.messages import TargetView, render_notices
 from .alerts.persistence import AlertStore
+from .alerts.persistence.exceptions import StateConflictError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
 from .errors import DeliveryError, SidekiqWatchError, SourceError
@@ -55,6 +57,8 @@ class TargetReport:
     delivery: str = "nothing to send"
     failure: SidekiqWatchError | None = None
     transient: DeliveryError | None = None
+    # Announced, but the confirming write lost to another invocation: it may announce them again.
+    confirm_lost: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,7 @@ class TargetReport:
             ),
             "notices": [{"notice": notice, "rule": key} for notice, key in self.notices],
             "others_announcing": self.others_announcing,
+            "confirm_lost": self.confirm_lost,
             "already_announced": self.already_announced,
             "delivery": self.delivery,
             "error": str(self.failure) if self.failure else None,
@@ -182,7 +187,10 @@ class Watcher:
                 ):
                     report.already_announced.append(decision.finding.key)
                 if decision.changes_state and not before.claimed_at(now):
-                    self.store.save(replace(decision.record, version=before.version + 1))
+                    with contextlib.suppress(
+                        StateConflictError
+                    ):  # a quiet change: the next poll decides again
+                        self.store.save(replace(decision.record, version=before.version + 1))
                 continue
             if before.claimed_at(now):
                 report.others_announcing.append(decision.finding.key)
@@ -193,10 +201,12 @@ class Watcher:
                 claim_until=now + self.lease_seconds,
                 version=before.version + 1,
             )
-            if self.store.save(claim):
-                claimed.append((decision, claim))
-            else:
+            try:
+                self.store.save(claim)
+            except StateConflictError:
                 report.others_announcing.append(decision.finding.key)
+            else:
+                claimed.append((decision, claim))
         if not claimed:
             return
         view = TargetView(target.name, target.web_url, now)
@@ -210,14 +220,19 @@ class Watcher:
             notifier.post(payload)
         except DeliveryError as exc:
             for _, claim in claimed:  # not announced: release, so the next attempt decides again
-                self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
+                with contextlib.suppress(StateConflictError):  # taken over already: nothing to release
+                    self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
             report.delivery = f"{'rejected' if exc.permanent else 'failed, will retry'}: {exc}"
             if not exc.permanent:
                 report.transient = exc
             return
         for decision, claim in claimed:
-            self.store.save(replace(decision.record, version=claim.version + 1))
             report.notices.append((decision.notice or "", decision.finding.key))
+            try:
+                self.store.save(replace(decision.record, version=claim.version + 1))
+            except StateConflictError:
+                # Our lease ran out while posting and another invocation took over: say so.
+                report.confirm_lost.append(decision.finding.key)
         report.delivery = notifier.description
 
     def poll_all(

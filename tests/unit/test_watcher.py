@@ -384,3 +384,32 @@ def test_many_targets_on_a_cold_container_make_one_dynamodb_client(
     reports = w.poll_all()
     assert [r.failure for r in reports] == [None] * 20
     assert len(made) == 1
+
+
+def test_a_confirming_write_that_loses_is_reported_not_ignored(store: AlertStore, clock: Clock) -> None:
+    """The lease ran out while posting and another invocation took over: the report says so."""
+    from sidekiq_watch.alerts.lifecycle import AlertRecord
+    from sidekiq_watch.alerts.persistence.exceptions import StateConflictError
+
+    class LosesConfirms:
+        description = store.description
+
+        def __init__(self) -> None:
+            self.saves = 0
+
+        def load(self, target: str) -> Any:
+            return store.load(target)
+
+        def save(self, record: AlertRecord) -> None:
+            if record.claim_id is None and record.status == "firing":  # the confirm
+                raise StateConflictError(record.target, record.key)
+            store.save(record)
+
+        def save_history(self, target: str, history: Any) -> None:
+            store.save_history(target, history)
+
+    sidekiq, slack = Sidekiq(retries=99), Slack()
+    [report] = watcher(LosesConfirms(), sidekiq, slack, clock).poll_all()  # type: ignore[arg-type]
+    assert len(slack.sent) == 1
+    assert report.confirm_lost == ["retries > 50"]
+    assert report.as_dict()["confirm_lost"] == ["retries > 50"]

@@ -29,8 +29,9 @@ class AlertStore(Protocol):
         """Every record and the history of one target, in one read."""
         ...
 
-    def save(self, record: AlertRecord) -> bool:
-        """Write ``record`` if the stored version is ``record.version - 1``; False when another writer won."""
+    def save(self, record: AlertRecord) -> None:
+        """Write ``record`` if the stored version is ``record.version - 1``; raises StateConflictError
+        when another writer won (as Powertools raises IdempotencyItemAlreadyExistsError)."""
         ...
 
     def save_history(self, target: str, history: History) -> None:

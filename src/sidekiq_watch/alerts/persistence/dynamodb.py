@@ -16,7 +16,7 @@ from typing import Any
 from ..history import History
 from ..lifecycle import AlertRecord
 from .base import TargetState
-from .exceptions import StateStoreError
+from .exceptions import StateConflictError, StateStoreError
 from .records import record_from_dict, record_to_dict
 
 HISTORY_TTL_SECONDS = 7 * 24 * 3600
@@ -88,7 +88,7 @@ class DynamoDBStore:
             raise self._fail(f"reading the state of {target!r}", exc) from None
         return TargetState(records, history)
 
-    def save(self, record: AlertRecord) -> bool:
+    def save(self, record: AlertRecord) -> None:
         from boto3.dynamodb.types import TypeSerializer
 
         serialize = TypeSerializer().serialize
@@ -101,15 +101,15 @@ class DynamoDBStore:
                 "ConditionExpression": "version = :previous",
                 "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
             }
+        client = self.client
         try:
-            self.client.put_item(
+            client.put_item(
                 TableName=self.table_name, Item={k: serialize(v) for k, v in item.items()}, **condition
             )
+        except client.exceptions.ConditionalCheckFailedException:
+            raise StateConflictError(record.target, record.key) from None
         except Exception as exc:
-            if _client_error_code(exc) == "ConditionalCheckFailedException":
-                return False
             raise self._fail(f"saving {record.target!r} / {record.key!r}", exc) from None
-        return True
 
     def save_history(self, target: str, history: History) -> None:
         item = {

@@ -14,7 +14,7 @@ from ...jsonfile import CorruptFileError, locked_json
 from ..history import History
 from ..lifecycle import AlertRecord
 from .base import TargetState
-from .exceptions import StateStoreError
+from .exceptions import StateConflictError, StateStoreError
 from .records import record_from_dict, record_to_dict
 
 
@@ -43,14 +43,13 @@ class LocalFileStore:
         records = {key: record_from_dict(raw) for key, raw in stored.get("records", {}).items()}
         return TargetState(records, History.from_list(stored.get("history", [])))
 
-    def save(self, record: AlertRecord) -> bool:
+    def save(self, record: AlertRecord) -> None:
         with self._locked() as data:
             records = data["targets"].setdefault(record.target, {}).setdefault("records", {})
             stored_version = records.get(record.key, {}).get("version", 0)
             if stored_version != record.version - 1:
-                return False
+                raise StateConflictError(record.target, record.key)
             records[record.key] = record_to_dict(record)
-            return True
 
     def save_history(self, target: str, history: History) -> None:
         with self._locked() as data:
