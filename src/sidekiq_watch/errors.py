@@ -72,7 +72,24 @@ class TransportError(SidekiqWatchError):
     def __init__(self, kind: TransportKind, location: str, detail: str) -> None:
         self.kind = kind
         self.location = location
+        self.detail = detail
         super().__init__(f"{location}: {detail}")
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """An exception and everything it wraps (cause, context, and exceptions kept in its args or in a
+    urllib3 ``reason``), so failures are classified by type, never by parsing message text."""
+    seen: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+        pending += [item for item in linked if isinstance(item, BaseException)]
+    return seen
 
 
 SourceKind = Literal[

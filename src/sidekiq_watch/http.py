@@ -20,7 +20,7 @@ import requests
 import urllib3
 
 from . import __version__
-from .errors import DeliveryError, TransportError, TransportKind
+from .errors import DeliveryError, TransportError, TransportKind, causes
 from .urls import redact_url
 
 __all__ = ["HttpReply", "RetryPolicy", "deliver", "new_session", "redact_url", "send"]
@@ -102,7 +102,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def _classify(exc: requests.RequestException) -> tuple[TransportKind, str]:
-    text = str(exc)
+    """What went wrong, from the exception types involved (requests wraps urllib3 wraps socket)."""
+    chain = causes(exc)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "timeout", "timed out while connecting"
     if isinstance(exc, requests.exceptions.Timeout):
@@ -112,18 +113,12 @@ def _classify(exc: requests.RequestException) -> tuple[TransportKind, str]:
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
         return "invalid_url", "the URL is not valid"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if (
-            isinstance(exc.__context__, socket.gaierror)
-            or "Name or service not known" in text
-            or (
-                "nodename nor servname" in text
-                or "Failed to resolve" in text
-                or "NameResolutionError" in text
-            )
-        ):
+        if any(isinstance(c, socket.gaierror | urllib3.exceptions.NameResolutionError) for c in chain):
             return "dns", "the host name could not be resolved (DNS)"
-        if "Connection refused" in text or "NewConnectionError" in text:
+        if any(isinstance(c, ConnectionRefusedError) for c in chain):
             return "connect", "could not connect (connection refused)"
+        if any(isinstance(c, urllib3.exceptions.NewConnectionError) for c in chain):
+            return "connect", "could not connect"
         return "reset", "the connection was closed or reset before a full answer arrived"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
         return "reset", "the answer was cut off mid-body"
@@ -347,8 +342,7 @@ def deliver(
             **kwargs,
         )
     except TransportError as exc:
-        detail = str(exc).removeprefix(f"{location}: ")
-        raise DeliveryError(location, f"{detail} (will be retried)", permanent=False) from None
+        raise DeliveryError(location, f"{exc.detail} (will be retried)", permanent=False) from None
     if 200 <= reply.status < 300:
         return reply
     remote = reply.text(200) or None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import SecretError
+from .errors import SecretError, causes
 
 SSM_PREFIX = "ssm:"
 SECRETS_MANAGER_PREFIX = "secretsmanager:"
@@ -60,21 +60,30 @@ def resolve_reference(variable: str, reference: str) -> str:
     return value.strip()
 
 
+# AWS error codes a user can act on, by what to do about them.
+_CODES = {
+    "ParameterNotFound": "no such parameter",
+    "ResourceNotFoundException": "no such secret",
+    "AccessDeniedException": "access denied (check the function's IAM policy)",
+    "AccessDenied": "access denied (check the function's IAM policy)",
+    "UnrecognizedClientException": "AWS rejected the credentials",
+    "InvalidSignatureException": "AWS rejected the credentials",
+}
+
+
 def _why(exc: Exception) -> str:
-    """A reason without the library's message text (which may quote a value)."""
-    text = str(exc)
-    for marker, words in (
-        ("ParameterNotFound", "no such parameter"),
-        ("ResourceNotFoundException", "no such secret"),
-        ("AccessDenied", "access denied (check the function's IAM policy)"),
-        ("UnrecognizedClientException", "AWS rejected the credentials"),
-        ("NoCredentialsError", "no AWS credentials are available"),
-        ("Unable to locate credentials", "no AWS credentials are available"),
-        ("NoRegionError", "no AWS region is set (AWS_REGION)"),
-        ("You must specify a region", "no AWS region is set (AWS_REGION)"),
-    ):
-        if marker in text or marker in type(exc).__name__ or marker in repr(exc.__context__):
-            return words
+    """A reason from the exception types and AWS error codes involved, never the library's message
+    text (which may quote a value)."""
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+    for cause in causes(exc):
+        if isinstance(cause, NoCredentialsError):
+            return "no AWS credentials are available"
+        if isinstance(cause, NoRegionError):
+            return "no AWS region is set (AWS_REGION)"
+        if isinstance(cause, ClientError):
+            code = str(cause.response.get("Error", {}).get("Code", ""))
+            return _CODES.get(code, f"AWS answered {code or type(cause).__name__}")
     return type(exc).__name__
 
 

@@ -102,12 +102,24 @@ def test_server_error_then_success_reads_the_stats(no_sleep: list[float]) -> Non
 
 @responses.activate
 def test_connection_refused_is_classified(no_sleep: list[float]) -> None:
-    responses.get(
-        URL, body=requests.ConnectionError("Failed to establish a new connection: Connection refused")
-    )
+    """By the exceptions requests wraps, as a real refused connect raises them; not by their text."""
+    import urllib3
+
+    refused = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection")  # type: ignore[arg-type]
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    wrapped = urllib3.exceptions.MaxRetryError(None, "/stats", reason=refused)  # type: ignore[arg-type]
+    responses.get(URL, body=requests.ConnectionError(wrapped))
     with pytest.raises(SourceError, match="could not connect") as e:
         source().read()
     assert e.value.kind == "connect"
+
+
+@responses.activate
+def test_a_message_that_merely_mentions_refusal_is_not_read_as_one(no_sleep: list[float]) -> None:
+    responses.get(URL, body=requests.ConnectionError("Name or service not known; Connection refused"))
+    with pytest.raises(SourceError) as e:
+        source().read()
+    assert e.value.kind == "reset"
 
 
 @responses.activate

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import SourceError
+from ..errors import SourceError, causes
 from ..settings import StatsAuth
 from .failures import SAMPLE_SIZE, SETS, FailureSummary, summarize
 from .snapshot import Snapshot
@@ -228,15 +228,15 @@ class RedisStatsSource:
 
 
 def _connection_reason(exc: Exception) -> str:
-    text = str(exc).lower()
-    if (
-        "name or service not known" in text
-        or "nodename nor servname" in text
-        or "temporary failure in name" in text
-    ):
+    """Why Redis could not be reached, from the socket errors redis-py wraps."""
+    import socket
+    import ssl
+
+    chain = causes(exc)
+    if any(isinstance(c, socket.gaierror) for c in chain):
         return "the host name could not be resolved"
-    if "refused" in text:
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
         return "connection refused"
-    if "ssl" in text or "certificate" in text:
+    if any(isinstance(c, ssl.SSLError) for c in chain):
         return "TLS failed"
     return "connection lost"

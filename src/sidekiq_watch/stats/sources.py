@@ -135,7 +135,7 @@ class HttpStatsSource:
                 **kwargs,  # type: ignore[arg-type]
             )
         except TransportError as exc:
-            raise SourceError(exc.kind, self.location, str(exc).removeprefix(f"{self.location}: ")) from None
+            raise SourceError(exc.kind, self.location, exc.detail) from None
         self._check(reply)
         return parse_stats(_decode_json(reply.body, self.location), self.location)
 
