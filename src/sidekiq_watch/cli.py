@@ -18,8 +18,17 @@ from typing import Any
 from . import __version__
 from .errors import BatchRequestError, ConfigError, DeliveryError
 
-EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY = 0, 1, 2, 3
+EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY, EXIT_FAILED = 0, 1, 2, 3, 4
 EXIT_HANDLER_FAILED = 1  # invoke: the function raised (its SAM-shaped error is on stdout)
+# What each exit status of `poll` and `check` means: --help, README and the code read this one table.
+EXIT_STATUSES = {
+    EXIT_OK: "all is well",
+    EXIT_ALERT: "a rule fires or a source cannot be read",
+    EXIT_CONFIG: "the configuration is invalid",
+    EXIT_DELIVERY: "a message could not be delivered",
+    EXIT_FAILED: "the poll could not finish (alert state unavailable, an unexpected error, out of time)",
+}
+EXIT_HELP = "Exit status: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_STATUSES.items()) + "."
 
 # flag dest -> environment variable it overrides
 POLL_FLAGS = {
@@ -65,9 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         help="read the stats once, evaluate the rules, post (or print) the message",
         description="Read Sidekiq's figures once and alert as the Lambda would, keeping alert state "
         "(STATE_TABLE, else a local file) so a rule still firing is not announced twice. Without a Slack "
-        "webhook (SLACK_WEBHOOK_URL or --webhook-url) the message is printed instead (dry run). "
-        "Exit status: 0 nothing firing, 1 an alert fired or the source could not be read, "
-        "2 configuration error, 3 Slack delivery failed.",
+        "webhook (SLACK_WEBHOOK_URL or --webhook-url) the message is printed instead (dry run). " + EXIT_HELP,
     )
     poll.add_argument(
         "--stats-url", metavar="URL_OR_FILE", help="stats endpoint or JSON file (SIDEKIQ_STATS_URL)"
@@ -183,8 +190,12 @@ def _poll(args: argparse.Namespace) -> int:
     targets = report.targets
     if any(t.transient or (t.delivery.startswith("rejected")) for t in targets):
         return EXIT_DELIVERY
+    if any(isinstance(t.failure, ConfigError) for t in targets):
+        return EXIT_CONFIG
+    if any(isinstance(t.failure, DeliveryError) for t in targets):
+        return EXIT_DELIVERY
     if any(t.failure for t in targets):
-        return EXIT_CONFIG if any(isinstance(t.failure, ConfigError) for t in targets) else EXIT_DELIVERY
+        return EXIT_FAILED  # never called a delivery failure: nothing was even sent
     alerting = any(f.status == "firing" for t in targets for f in t.findings) or any(
         t.source_error for t in targets
     )
@@ -195,7 +206,8 @@ def _print_summary(report: dict[str, Any]) -> None:
     out = sys.stderr
     print(f"state: {report['state']}", file=out)
     for target in report["targets"]:
-        print(f"target {target['target']} ({target['shape'] or 'unreadable'})", file=out)
+        read = target["shape"] or ("unreadable" if target["source_error"] else "not read")
+        print(f"target {target['target']} ({read})", file=out)
         if target["source_error"]:
             print(f"  cannot read stats: {target['source_error']['message']}", file=out)
         for name, value in target["figures"].items():

@@ -11,6 +11,7 @@ re-sends that message once; losing it would be worse.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -131,6 +132,12 @@ class Watcher:
         except SidekiqWatchError as exc:
             report.failure = exc
             report.delivery = f"failed: {exc}"
+        except Exception as exc:
+            # A library's own error (redis.InvalidResponse, say): this target fails, every other
+            # target's report is kept; the traceback goes to the log.
+            logging.getLogger("sidekiq_watch").exception("Polling %s failed unexpectedly", target.name)
+            report.failure = SidekiqWatchError(f"{target.name}: unexpected error ({type(exc).__name__})")
+            report.delivery = f"failed: {report.failure}"
         return report
 
     def _poll(self, target: Target, report: TargetReport) -> None:

@@ -116,3 +116,36 @@ def test_a_batch_configuration_lists_every_error_at_once() -> None:
     assert any(p.startswith("channels.hook.url") for p in problems), problems
     assert any(p.startswith("channels.chat") and "colour" in p for p in problems), problems
     assert any(p.startswith("routes[0].events") for p in problems), problems
+
+
+def test_a_corrupt_state_file_is_not_a_delivery_failure(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from sidekiq_watch.cli import EXIT_FAILED
+
+    state = tmp_path / "state.json"
+    state.write_text("{ not json")
+    assert main(["poll", "--stats-url", LOUD, "--state", str(state)]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "delivery" not in err.split("error:")[0]
+    assert "unreadable" not in err
+    assert str(state) in err
+
+
+def test_the_exit_statuses_are_one_table_shown_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from sidekiq_watch.cli import EXIT_STATUSES
+
+    with pytest.raises(SystemExit):
+        main(["poll", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for code, meaning in EXIT_STATUSES.items():
+        assert f"{code} {meaning}" in help_text
+
+
+def test_the_readme_shows_the_same_exit_statuses() -> None:
+    from sidekiq_watch.cli import EXIT_STATUSES
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for code, meaning in EXIT_STATUSES.items():
+        assert f"| {code} | {meaning} |" in readme

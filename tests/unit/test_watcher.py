@@ -86,6 +86,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AlertStore
 RULES = ("retries > 50", "processes < 1")
 
 
+class Crash(BaseException):
+    """The process dying mid-poll (Lambda killed, out of memory): nothing in the code catches it."""
+
+
 def target(
     *rules: Any, name: str = "shop", web_url: str | None = "https://shop.example.com/sidekiq"
 ) -> Target:
@@ -275,8 +279,8 @@ def test_two_invocations_racing_post_exactly_once(store: AlertStore, clock: Cloc
 
 def test_crash_before_posting_loses_nothing(store: AlertStore, clock: Clock) -> None:
     sidekiq, slack = Sidekiq(retries=60), Slack()
-    slack.fail_with = RuntimeError("Lambda crashed")
-    with pytest.raises(RuntimeError):
+    slack.fail_with = Crash("Lambda crashed")
+    with pytest.raises(Crash):
         watcher(store, sidekiq, slack, clock).poll_all()
     slack.fail_with = None
     watcher(store, sidekiq, slack, clock).poll_all()
@@ -296,11 +300,11 @@ def test_crash_after_posting_before_saving_resends_once_rather_than_losing(
     def crash_on_confirm(record: Any) -> bool:
         calls.append(record)
         if len(calls) == 2:
-            raise RuntimeError("Lambda crashed")
+            raise Crash("Lambda crashed")
         return original_save(record)
 
     store.save = crash_on_confirm  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Crash):
         watcher(store, sidekiq, slack, clock).poll_all()
     store.save = original_save  # type: ignore[method-assign]
     clock.advance(121)
@@ -413,3 +417,28 @@ def test_a_confirming_write_that_loses_is_reported_not_ignored(store: AlertStore
     assert len(slack.sent) == 1
     assert report.confirm_lost == ["retries > 50"]
     assert report.as_dict()["confirm_lost"] == ["retries > 50"]
+
+
+def test_an_unexpected_error_in_one_target_keeps_every_other_targets_report(
+    store: AlertStore, clock: Clock
+) -> None:
+    """A library error that is not ours (e.g. redis.InvalidResponse) used to escape poll_all."""
+
+    class Broken:
+        def read(self) -> Any:
+            raise RuntimeError("protocol garbage from a library")
+
+    sidekiq, slack = Sidekiq(retries=1), Slack()
+    targets = (target(name="good"), target(name="broken"))
+    config = WatchConfig(targets, repeat_interval=HOUR, source_failures_before_alert=2)
+    w = Watcher(
+        config,
+        store,
+        source_for=lambda t: Broken() if t.name == "broken" else sidekiq,  # type: ignore[return-value]
+        notifier_for=lambda t: slack,
+        clock=clock,
+    )
+    reports = {r.target: r for r in w.poll_all()}
+    assert reports["good"].failure is None
+    assert reports["broken"].failure is not None
+    assert "RuntimeError" in str(reports["broken"].failure)
