@@ -164,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _poll(args: argparse.Namespace) -> int:
     from .http import new_session
-    from .poll import build_watcher, run_poll
+    from .poll import TargetOutcome, build_watcher, run_poll
     from .settings import load_settings
 
     env = dict(os.environ)
@@ -188,7 +188,7 @@ def _poll(args: argparse.Namespace) -> int:
         report = run_poll(watcher, progress=progress if sys.stderr.isatty() else None)
         _print_summary(report.as_dict())
     targets = report.targets
-    if any(t.transient or (t.delivery.startswith("rejected")) for t in targets):
+    if any(t.outcome in (TargetOutcome.REJECTED, TargetOutcome.WILL_RETRY) for t in targets):
         return EXIT_DELIVERY
     if any(isinstance(t.failure, ConfigError) for t in targets):
         return EXIT_CONFIG

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,18 @@ DEFAULT_LEASE_SECONDS = 300.0
 MAX_CONCURRENT_TARGETS = 256
 
 
+class TargetOutcome(StrEnum):
+    """How one target's poll ended: decided from the report's fields in one place (outcome)."""
+
+    DELIVERED = "delivered"
+    NOTHING_TO_SEND = "nothing to send"
+    REJECTED = "rejected"
+    WILL_RETRY = "will retry"
+    SOURCE_UNREADABLE = "source unreadable"
+    NOT_FINISHED = "not finished in time"
+    FAILED = "failed"
+
+
 @dataclass
 class TargetReport:
     """What one target's poll saw and did."""
@@ -55,11 +68,45 @@ class TargetReport:
     notices: list[tuple[str, str]] = field(default_factory=list)
     others_announcing: list[str] = field(default_factory=list)
     already_announced: list[str] = field(default_factory=list)
-    delivery: str = "nothing to send"
+    sent_by: str | None = None  # the notifier that took the message (posted to Slack, printed)
     failure: SidekiqWatchError | None = None
     transient: DeliveryError | None = None
+    rejected: DeliveryError | None = None
+    late: bool = False
     # Announced, but the confirming write lost to another invocation: it may announce them again.
     confirm_lost: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> TargetOutcome:
+        if self.late:
+            return TargetOutcome.NOT_FINISHED
+        if self.failure is not None:
+            return TargetOutcome.FAILED
+        if self.rejected is not None:
+            return TargetOutcome.REJECTED
+        if self.transient is not None:
+            return TargetOutcome.WILL_RETRY
+        if self.notices:
+            return TargetOutcome.DELIVERED
+        if self.source_error is not None:
+            return TargetOutcome.SOURCE_UNREADABLE
+        return TargetOutcome.NOTHING_TO_SEND
+
+    @property
+    def delivery(self) -> str:
+        """The outcome in words, for the CLI and the log record."""
+        outcome = self.outcome
+        if outcome is TargetOutcome.DELIVERED:
+            return self.sent_by or outcome.value
+        if outcome is TargetOutcome.REJECTED:
+            return f"rejected: {self.rejected}"
+        if outcome is TargetOutcome.WILL_RETRY:
+            return f"failed, will retry: {self.transient}"
+        if outcome is TargetOutcome.FAILED:
+            return f"failed: {self.failure}"
+        if outcome is TargetOutcome.NOT_FINISHED:
+            return "not finished within the invocation's time; polled again next time"
+        return "nothing to send"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +127,7 @@ class TargetReport:
             "others_announcing": self.others_announcing,
             "confirm_lost": self.confirm_lost,
             "already_announced": self.already_announced,
+            "outcome": self.outcome.value,
             "delivery": self.delivery,
             "error": str(self.failure) if self.failure else None,
         }
@@ -131,13 +179,11 @@ class Watcher:
             self._poll(target, report)
         except SidekiqWatchError as exc:
             report.failure = exc
-            report.delivery = f"failed: {exc}"
         except Exception as exc:
             # A library's own error (redis.InvalidResponse, say): this target fails, every other
             # target's report is kept; the traceback goes to the log.
             logging.getLogger("sidekiq_watch").exception("Polling %s failed unexpectedly", target.name)
             report.failure = SidekiqWatchError(f"{target.name}: unexpected error ({type(exc).__name__})")
-            report.delivery = f"failed: {report.failure}"
         return report
 
     def _poll(self, target: Target, report: TargetReport) -> None:
@@ -229,8 +275,9 @@ class Watcher:
             for _, claim in claimed:  # not announced: release, so the next attempt decides again
                 with contextlib.suppress(StateConflictError):  # taken over already: nothing to release
                     self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
-            report.delivery = f"{'rejected' if exc.permanent else 'failed, will retry'}: {exc}"
-            if not exc.permanent:
+            if exc.permanent:
+                report.rejected = exc
+            else:
                 report.transient = exc
             return
         for decision, claim in claimed:
@@ -240,7 +287,7 @@ class Watcher:
             except StateConflictError:
                 # Our lease ran out while posting and another invocation took over: say so.
                 report.confirm_lost.append(decision.finding.key)
-        report.delivery = notifier.description
+        report.sent_by = notifier.description
 
     def poll_all(
         self,
@@ -270,7 +317,7 @@ class Watcher:
                 reports.append(future.result())
             else:
                 late = TargetReport(target=target.name, checked_at=self.clock())
-                late.delivery = "not finished within the invocation's time; polled again next time"
+                late.late = True
                 late.failure = SidekiqWatchError(f"{target.name}: poll did not finish in time")
                 reports.append(late)
         return reports

@@ -442,3 +442,16 @@ def test_an_unexpected_error_in_one_target_keeps_every_other_targets_report(
     assert reports["good"].failure is None
     assert reports["broken"].failure is not None
     assert "RuntimeError" in str(reports["broken"].failure)
+
+
+def test_each_poll_ends_in_one_outcome_value(store: AlertStore, clock: Clock) -> None:
+    from sidekiq_watch.poll import TargetOutcome
+
+    sidekiq, slack = Sidekiq(retries=99), Slack()
+    w = watcher(store, sidekiq, slack, clock)
+    assert w.poll_all()[0].outcome is TargetOutcome.DELIVERED
+    assert w.poll_all()[0].outcome is TargetOutcome.NOTHING_TO_SEND
+    sidekiq.error = SourceError("timeout", "GET x", "timed out")
+    [unreadable] = w.poll_all()
+    assert unreadable.outcome is TargetOutcome.SOURCE_UNREADABLE
+    assert unreadable.as_dict()["outcome"] == "source unreadable"
