@@ -59,7 +59,8 @@ def run_ruby(tmp_path: Path, driver_text: str, url: str) -> subprocess.Completed
     )
 
 
-def test_the_documented_callback_posts_a_payload_the_webhook_accepts(tmp_path: Path) -> None:
+def post_through_the_callback(tmp_path: Path, driver: str) -> BatchEvent:
+    """Run the callback under real Ruby against a stand-in that parses what arrives as the function does."""
     if shutil.which("ruby") is None:
         pytest.skip("needs ruby")
     settings = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "pw"})
@@ -69,45 +70,23 @@ def test_the_documented_callback_posts_a_payload_the_webhook_accepts(tmp_path: P
         parsed.append(parse_request(settings, IncomingRequest(request.headers, request.body)))
         return Reply(200, b"{}", {"Content-Type": "application/json"})
 
-    driver = tmp_path / "driver.rb"
-    driver.write_text(DRIVER)
     with local_server(webhook) as server:
-        result = subprocess.run(
-            ["ruby", str(driver)],
-            env={
-                "CALLBACK": str(CALLBACK),
-                "SIDEKIQ_WATCH_URL": f"{server.url}/batches",
-                "SIDEKIQ_WATCH_PASSWORD": "pw",
-                "PATH": "/usr/bin:/bin",
-            },
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = run_ruby(tmp_path, driver, f"{server.url}/batches")
     assert result.returncode == 0, result.stderr
     [event] = parsed
     assert isinstance(event, BatchEvent)
+    return event
+
+
+def test_the_documented_callback_posts_a_payload_the_webhook_accepts(tmp_path: Path) -> None:
+    event = post_through_the_callback(tmp_path, DRIVER)
     assert (event.bid, event.event, event.status.total, event.status.pending) == ("b1c2d3", "complete", 50, 1)
     assert event.status.failure_info[0].error_class == "RuntimeError"
     assert event.status.notify == {"slack": {"channel": "#imports"}}  # the batch's own options travel
 
 
 def test_the_callback_works_with_the_sidekiq_batch_gems_status(tmp_path: Path) -> None:
-    if shutil.which("ruby") is None:
-        pytest.skip("needs ruby")
-    settings = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "pw"})
-    parsed: list[object] = []
-
-    def webhook(request: Received) -> Reply:
-        parsed.append(parse_request(settings, IncomingRequest(request.headers, request.body)))
-        return Reply(200, b"{}", {"Content-Type": "application/json"})
-
-    with local_server(webhook) as server:
-        result = run_ruby(tmp_path, GEM_DRIVER, f"{server.url}/batches")
-    assert result.returncode == 0, result.stderr
-    [event] = parsed
-    assert isinstance(event, BatchEvent)
+    event = post_through_the_callback(tmp_path, GEM_DRIVER)
     assert (event.bid, event.event, event.status.description) == ("g1", "success", None)
     assert event.status.failure_info[0].jid == "jid-1"
 
