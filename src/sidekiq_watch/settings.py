@@ -244,45 +244,78 @@ def _count(env: Mapping[str, str], name: str, problems: list[str]) -> int | None
     return int(value) if value >= 1 else None
 
 
+@dataclass(frozen=True)
+class TargetFields:
+    """What a target's fields are called where the user wrote them: variables, or a document's keys."""
+
+    url: str
+    username: str
+    password: str
+    token: str
+    token_header: str
+
+    @classmethod
+    def in_document(cls, where: str) -> TargetFields:
+        return cls(*(f"{where}.{key}" for key in ("url", "username", "password", "token", "token_header")))
+
+
+ENVIRONMENT_TARGET = TargetFields(
+    "SIDEKIQ_STATS_URL",
+    "SIDEKIQ_STATS_USERNAME",
+    "SIDEKIQ_STATS_PASSWORD",
+    "SIDEKIQ_STATS_TOKEN",
+    "SIDEKIQ_STATS_TOKEN_HEADER",
+)
+
+
+def target_problems(url: str | None, auth: StatsAuth, names: TargetFields) -> list[str]:
+    """The one validation of a target, whether it came from the environment or a document."""
+    problems: list[str] = []
+    scheme = stats_scheme(url) if url is not None else None
+    if url is not None:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            return [f"{names.url}: not a valid URL {redact_url(url)!r}"]
+        if scheme is None:
+            problems.append(
+                f"{names.url}: unsupported scheme {parts.scheme!r}; "
+                "use http(s)://, redis(s)://, data: or a file path"
+            )
+        elif scheme == "http":
+            _check_url(names.url, url, problems, secret=False)
+        elif scheme == "redis" and not host:
+            problems.append(f"{names.url}: {redact_url(url)!r} has no host")
+        elif scheme == "redis" and parts.password:
+            problems.append(
+                f"{names.url}: put the Redis password in {names.password} (a secret reference), "
+                "not in the URL"
+            )
+    # A password alone is right for Redis (the default user), also where no URL says which kind of
+    # source it is for (`listen --redis-url`).
+    password_alone_ok = auth.username is None and (scheme == "redis" or url is None)
+    if (auth.username is None) != (auth.password is None) and not password_alone_ok:
+        problems.append(f"{names.username} and {names.password}: set both for HTTP Basic, or neither")
+    if auth.token is not None and auth.password is not None:
+        problems.append(f"{names.token}: set either a token or a username/password, not both")
+    if any(c in auth.token_header for c in " :\r\n"):
+        problems.append(f"{names.token_header}: not a valid header name {auth.token_header!r}")
+    return problems
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raises ConfigError listing every problem found."""
     env = os.environ if env is None else env
     problems: list[str] = []
 
     stats_url = _text(env, "SIDEKIQ_STATS_URL")
-    if stats_url is not None:
-        scheme = stats_scheme(stats_url)
-        if scheme is None:
-            problems.append(
-                f"SIDEKIQ_STATS_URL: unsupported scheme {urlsplit(stats_url).scheme!r}; "
-                "use http(s)://, redis(s):// or a file path"
-            )
-        elif scheme == "http":
-            _check_url("SIDEKIQ_STATS_URL", stats_url, problems, secret=False)
-        elif scheme == "redis" and not urlsplit(stats_url).hostname:
-            problems.append(f"SIDEKIQ_STATS_URL: {redact_url(stats_url)!r} has no host")
-        elif scheme == "redis" and urlsplit(stats_url).password:
-            problems.append(
-                "SIDEKIQ_STATS_URL: put the Redis password in SIDEKIQ_STATS_PASSWORD (a secret "
-                "reference), not in the URL"
-            )
-
     username = _text(env, "SIDEKIQ_STATS_USERNAME")
     password = _secret(env, "SIDEKIQ_STATS_PASSWORD", problems)
     token = _secret(env, "SIDEKIQ_STATS_TOKEN", problems)
     token_header = _text(env, "SIDEKIQ_STATS_TOKEN_HEADER") or "Authorization"
-    redis_source = stats_url is not None and stats_scheme(stats_url) == "redis"
-    # A password alone is right for Redis (the default user): for `listen --redis-url` as well,
-    # where no SIDEKIQ_STATS_URL says which kind of source it is for.
-    password_alone_ok = username is None and (redis_source or stats_url is None)
-    if (username is None) != (password is None) and not password_alone_ok:
-        problems.append(
-            "SIDEKIQ_STATS_USERNAME and SIDEKIQ_STATS_PASSWORD: set both for HTTP Basic, or neither"
-        )
-    if token is not None and password is not None:
-        problems.append("SIDEKIQ_STATS_TOKEN: set either a token or a username/password, not both")
-    if any(c in token_header for c in " :\r\n"):
-        problems.append(f"SIDEKIQ_STATS_TOKEN_HEADER: not a valid header name {token_header!r}")
+    stats_auth = StatsAuth(username=username, password=password, token=token, token_header=token_header)
+    problems += target_problems(stats_url, stats_auth, ENVIRONMENT_TARGET)
 
     threshold = _number(env, "RETRY_THRESHOLD", -1, problems, whole=True, minimum=0)
     timeout = _number(
@@ -314,7 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     settings = Settings(
         stats_url=stats_url,
-        stats_auth=StatsAuth(username=username, password=password, token=token, token_header=token_header),
+        stats_auth=stats_auth,
         source_name=_text(env, "SIDEKIQ_SOURCE_NAME"),
         slack_webhook_url=_secret(env, "SLACK_WEBHOOK_URL", problems, url=True),
         slack_channel=_text(env, "SLACK_CHANNEL"),

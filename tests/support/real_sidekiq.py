@@ -245,10 +245,10 @@ def real_sidekiq(workdir: Path, version: SidekiqVersion = VERSIONS[0]) -> Iterat
         app = RealSidekiq(f"http://127.0.0.1:{app_port}", redis_port, version)
         _start(stack, ["ruby", "app.rb"], env, workdir / "app.log", version)
         wait_until(
-            lambda: "sidekiq" in app.get("/sidekiq/stats"), "the Rack app with Sidekiq::Web", timeout=30
+            lambda: "sidekiq" in app.get("/sidekiq/stats"), "the Rack app with Sidekiq::Web", timeout=90
         )
         app.worker = _start(
             stack, ["sidekiq", "-r", "./jobs.rb", "-c", "5", "-t", "1"], env, workdir / "sidekiq.log", version
         )
-        wait_until(lambda: app.stats()["processes"] == 1, "a Sidekiq process to report in", timeout=30)
+        wait_until(lambda: app.stats()["processes"] == 1, "a Sidekiq process to report in", timeout=90)
         yield app

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
-from ..settings import Settings, StatsAuth, parse_duration, stats_scheme
+from ..settings import Settings, StatsAuth, TargetFields, parse_duration, stats_scheme, target_problems
 from ..urls import hostname as _hostname
 from ..urls import redact_url
 from .history import DEFAULT_HISTORY_SIZE
@@ -119,19 +119,14 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
         names.add(name)
         where = f"{where} ({name})"
     url = gather(problems, lambda: _optional_text(raw, "url", where))
-    if not url or stats_scheme(url) is None:
-        problems.append(
-            f"{where}.url: expected an http(s):// or redis(s):// URL or a file path, "
-            f"got {redact_url(url) if url else 'nothing'!r}"
-        )
-    elif stats_scheme(url) in ("http", "redis") and not _hostname(url):
-        problems.append(f"{where}.url: {redact_url(url)!r} has no host")
+    if not url:
+        problems.append(f"{where}.url: expected an http(s):// or redis(s):// URL or a file path")
     username = gather(problems, lambda: _optional_text(raw, "username", where))
     password = gather(problems, lambda: _secret(raw, "password", where))
     token = gather(problems, lambda: _secret(raw, "token", where))
-    password_alone_ok = url is not None and stats_scheme(url) == "redis" and username is None
-    if (username is None) != (password is None) and not password_alone_ok:
-        problems.append(f"{where}: set both username and password for HTTP Basic, or neither")
+    header = gather(problems, lambda: _optional_text(raw, "token_header", where)) or "Authorization"
+    auth = StatsAuth(username, password, token, header)
+    problems += target_problems(url, auth, TargetFields.in_document(where))  # the environment's rules too
     webhook = gather(problems, lambda: _secret(raw, "slack_webhook_url", where))
     if webhook is not None and not webhook.raw.startswith((*REFERENCE_PREFIXES, "http://", "https://")):
         problems.append(f"{where}.slack_webhook_url: expected https://…, ssm:/… or secretsmanager:…")
@@ -151,7 +146,7 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
     return Target(
         name=name,
         stats_url=url,
-        auth=StatsAuth(username, password, token, texts["token_header"] or "Authorization"),
+        auth=auth,
         rules=rules,
         web_url=texts["web_url"],
         slack_webhook_url=webhook,
@@ -170,7 +165,7 @@ def _redis_url_problems(url: str, where: str) -> list[str]:
     return []
 
 
-OPTIONAL_TEXTS = ("token_header", "web_url", "slack_channel", "namespace", "redis_url", "redis_username")
+OPTIONAL_TEXTS = ("web_url", "slack_channel", "namespace", "redis_url", "redis_username")
 
 
 def read_document(reference: str | None) -> tuple[object, str]:
