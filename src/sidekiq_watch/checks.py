@@ -219,8 +219,10 @@ def notify_targets(settings: Settings, session: requests.Session, only: str | No
     results: list[Check] = []
     try:
         config: WatchConfig | None = load_watch_config(settings)
-    except ConfigError:
+    except ConfigError as exc:
         config = None
+        if settings.config_reference is not None:  # a document was named: say it, never swallow it
+            results.append(Check("notify", "targets' webhooks", False, str(exc)))
     destinations: dict[str, tuple[Secret, str | None]] = {}
     if settings.slack_webhook_url is not None:
         destinations["slack"] = (settings.slack_webhook_url, settings.slack_channel)

@@ -149,3 +149,16 @@ def test_the_readme_shows_the_same_exit_statuses() -> None:
     readme = (ROOT / "README.md").read_text()
     for code, meaning in EXIT_STATUSES.items():
         assert f"| {code} | {meaning} |" in readme
+
+
+@responses.activate
+def test_test_notify_says_when_the_document_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    responses.post(SECRET_WEBHOOK, body="ok")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", SECRET_WEBHOOK)
+    assert main(["test-notify", "--config", str(tmp_path / "missing.yaml"), "--json"]) == 3
+    results = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert results["slack"]["ok"] is True
+    assert results["targets' webhooks"]["ok"] is False
+    assert "missing.yaml" in results["targets' webhooks"]["detail"]
