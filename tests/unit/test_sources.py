@@ -168,3 +168,12 @@ def test_refused_access_names_the_documents_target_the_credentials_came_from() -
         source.read()
     assert "targets[1] (billing).password" in str(caught.value)
     assert "SIDEKIQ_STATS_USERNAME" not in str(caught.value)
+
+
+def test_every_kind_of_location_has_a_source() -> None:
+    import typing
+
+    from sidekiq_watch.settings import SourceScheme
+    from sidekiq_watch.stats.sources import SOURCES
+
+    assert set(SOURCES) == set(typing.get_args(SourceScheme))
