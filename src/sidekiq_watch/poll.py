@@ -264,8 +264,11 @@ class Watcher:
             return
         view = TargetView(target.name, target.web_url, now)
         # Why jobs fail, read only when a retries/dead rule is being announced: one round trip.
-        firing = {d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")}
-        why = failures_of(source, firing & set(SETS)) if firing & set(SETS) else {}
+        announced = {
+            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
+        }
+        explained = announced & set(SETS)
+        why = failures_of(source, explained) if explained else {}
         oldest = (report.snapshot.oldest_jobs or {}) if report.snapshot else {}
         payload = render_notices(view, [d for d, _ in claimed], history, why, oldest)
         notifier = self.notifier_for(target)

@@ -17,10 +17,3 @@ def redact_url(url: str) -> str:
         host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
-
-def hostname(url: str) -> str | None:
-    """The URL's host, or None when it has none or cannot be parsed."""
-    try:
-        return urlsplit(url).hostname
-    except ValueError:
-        return None

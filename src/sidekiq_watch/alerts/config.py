@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
 from ..settings import Settings, StatsAuth, TargetFields, parse_duration, stats_scheme, target_problems
-from ..urls import hostname as _hostname
 from ..urls import redact_url
 from .history import DEFAULT_HISTORY_SIZE
 from .rules import Rule, parse_rule
@@ -135,9 +134,14 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
     )
     texts = {key: gather(problems, partial(_optional_text, raw, key, where)) for key in OPTIONAL_TEXTS}
     redis_url = texts["redis_url"]
-    if redis_url is not None:
-        problems += _redis_url_problems(redis_url, f"{where}.redis_url")
     redis_password = gather(problems, partial(_secret, raw, "redis_password", where))
+    redis_auth = StatsAuth(texts["redis_username"], redis_password)
+    if redis_url is not None and stats_scheme(redis_url) != "redis":
+        problems.append(f"{where}.redis_url: expected redis:// or rediss://, got {redact_url(redis_url)!r}")
+    elif redis_url is not None:  # the same rules as any Redis target's
+        at = f"{where}.redis_"
+        fields = TargetFields(f"{at}url", f"{at}username", f"{at}password", f"{at}token", f"{at}token_header")
+        problems += target_problems(redis_url, redis_auth, fields)
     if problems:
         raise ConfigError(problems)
     assert name is not None
@@ -153,16 +157,8 @@ def _target(raw: object, where: str, default_rules: tuple[Rule, ...], names: set
         slack_channel=texts["slack_channel"],
         namespace=texts["namespace"],
         redis_url=redis_url,
-        redis_auth=StatsAuth(texts["redis_username"], redis_password),
+        redis_auth=redis_auth,
     )
-
-
-def _redis_url_problems(url: str, where: str) -> list[str]:
-    if stats_scheme(url) != "redis" or not _hostname(url):
-        return [f"{where}: expected redis:// or rediss:// with a host, got {redact_url(url)!r}"]
-    if urlsplit(url).password:
-        return [f"{where}: put the password in redis_password (a secret reference), not in the URL"]
-    return []
 
 
 OPTIONAL_TEXTS = ("web_url", "slack_channel", "namespace", "redis_url", "redis_username")

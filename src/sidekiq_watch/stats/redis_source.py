@@ -12,22 +12,14 @@ import json
 import time
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import SourceError, causes
 from ..settings import StatsAuth
+from ..urls import redact_url
 from .failures import SAMPLE_SIZE, SETS, FailureSummary, summarize
 from .snapshot import Snapshot
 
 _CLIENTS: dict[tuple[str, StatsAuth, float], Any] = {}
-
-
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def job_latency(entry: bytes | str | None, now: float) -> float:
@@ -78,7 +70,7 @@ class RedisStatsSource:
         self.auth = auth
         self.timeout = timeout
         self.prefix = f"{namespace}:" if namespace else ""
-        self.location = f"Redis {redacted(url)}" + (f" (namespace {namespace})" if namespace else "")
+        self.location = f"Redis {redact_url(url)}" + (f" (namespace {namespace})" if namespace else "")
 
     def _key(self, name: str) -> str:
         """Keys as redis-namespace writes them: ``NAMESPACE:key``."""
