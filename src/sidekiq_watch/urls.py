@@ -16,4 +16,3 @@ def redact_url(url: str) -> str:
     if port:
         host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
