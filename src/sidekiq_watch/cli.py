@@ -236,7 +236,7 @@ def _rule_words(key: str) -> str:
 def _invoke(args: argparse.Namespace) -> int:
     import traceback
 
-    from .local_invoke import HandlerRaised, error_response, invoke
+    from .local_invoke import HandlerRaised, invoke
 
     overrides = {}
     for pair in args.parameter_overrides:
@@ -255,7 +255,7 @@ def _invoke(args: argparse.Namespace) -> int:
     except HandlerRaised as raised:
         # The response SAM prints for a handler that raised; unlike SAM, the exit status says so too.
         traceback.print_exception(raised.original, file=sys.stderr)
-        print(json.dumps(error_response(raised.original), indent=2))
+        print(json.dumps(raised.response(), indent=2))
         return EXIT_HANDLER_FAILED
     print(json.dumps(result, indent=2, default=str))
     return EXIT_OK

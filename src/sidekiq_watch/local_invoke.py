@@ -283,26 +283,28 @@ def invoke(
         raise ConfigError(f"--event {event_path}: cannot read a JSON event ({exc})") from None
     with patched_environ({**lambda_environment(spec), **environment}), redirect_stdout(sys.stderr):
         function = resolve_handler(spec.handler)
+        context = LocalContext(spec)
         try:
-            return function(event, LocalContext(spec))
+            return function(event, context)
         except Exception as exc:
-            raise HandlerRaised(exc) from exc
+            raise HandlerRaised(exc, context.aws_request_id) from exc
 
 
 class HandlerRaised(Exception):
     """The function itself raised: what Lambda reports as the invocation's error."""
 
-    def __init__(self, original: Exception) -> None:
+    def __init__(self, original: Exception, request_id: str) -> None:
         self.original = original
+        self.request_id = request_id
         super().__init__(str(original))
 
+    def response(self) -> dict[str, Any]:
+        """What the runtime interface client (and so `sam local invoke`) answers when a handler raises."""
+        import traceback
 
-def error_response(exc: BaseException) -> dict[str, Any]:
-    """What the Lambda runtime (and so `sam local invoke`) answers when a handler raises."""
-    import traceback
-
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "stackTrace": traceback.format_tb(exc.__traceback__),
-    }
+        return {
+            "errorMessage": str(self.original),
+            "errorType": type(self.original).__name__,
+            "requestId": self.request_id,
+            "stackTrace": traceback.format_tb(self.original.__traceback__),
+        }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from sidekiq_watch.batches.intake import IncomingRequest, receive
 from sidekiq_watch.errors import ConfigError, DeliveryError
 from sidekiq_watch.http import RetryPolicy
 from sidekiq_watch.settings import load_settings
+from tests.support.real_sidekiq import free_port
 from tests.unit.batches.helpers import sample_body, sample_event
 
 pytestmark = pytest.mark.integration
@@ -52,12 +52,6 @@ class Mailbox:
             return self.data_answer
         self.received.append(envelope)
         return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:

@@ -31,7 +31,8 @@ APP_DIR = Path(__file__).resolve().parent.parent / "integration" / "sidekiq_app"
 TOOLS = ("redis-server", "ruby", "sidekiq")
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
+    """Skip loudly here; fail where SIDEKIQ_WATCH_REQUIRE_INTEGRATION=1 (CI)."""
     if os.environ.get("SIDEKIQ_WATCH_REQUIRE_INTEGRATION") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
@@ -63,7 +64,7 @@ class SidekiqVersion:
         if (root / "usr" / "bin" / "sidekiq").exists():
             return root
         if shutil.which("mmdebstrap") is None or os.geteuid() != 0:
-            _unavailable(f"Sidekiq {self.name} needs mmdebstrap and root to build its {self.suite} chroot")
+            unavailable(f"Sidekiq {self.name} needs mmdebstrap and root to build its {self.suite} chroot")
         base.mkdir(parents=True, exist_ok=True)
         building = base / f"{root.name}.building-{os.getpid()}"
         command = [
@@ -78,7 +79,7 @@ class SidekiqVersion:
         built = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
         if built.returncode != 0:
             shutil.rmtree(building, ignore_errors=True)
-            _unavailable(
+            unavailable(
                 f"Sidekiq {self.name}: building the {self.suite} chroot failed: {built.stderr[-500:]}"
             )
         building.rename(root)
@@ -113,7 +114,7 @@ class SidekiqVersion:
         if self.suite is None:
             require_tools()
         elif shutil.which("redis-server") is None or shutil.which("unshare") is None:
-            _unavailable("needs redis-server and unshare (apt-get install redis-server util-linux)")
+            unavailable("needs redis-server and unshare (apt-get install redis-server util-linux)")
         else:
             self.root()
 
@@ -125,7 +126,7 @@ def require_tools() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if not missing:
         return
-    _unavailable(f"needs {', '.join(missing)} (apt-get install redis-server ruby-sidekiq ruby-webrick)")
+    unavailable(f"needs {', '.join(missing)} (apt-get install redis-server ruby-sidekiq ruby-webrick)")
 
 
 def redis_server_command(port: int) -> list[str]:

@@ -6,52 +6,24 @@ The CLI pins its own boto3, click and cfn-lint, so it lives in a virtualenv of i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.support.sam_local import sam_build, sam_cli
 
 pytestmark = pytest.mark.build
-
-SAM_CLI = "aws-sam-cli>=1.120,<2"
-SAM_VENV = ROOT / "build" / "sam-cli"
 
 
 @pytest.fixture(scope="module")
 def sam() -> Path:
-    executable = SAM_VENV / "bin" / "sam"
-    stamp = SAM_VENV / ".installed"
-    version = [executable, "--version"]
-    runs = executable.exists() and subprocess.run(version, capture_output=True).returncode == 0
-    if not (runs and stamp.exists() and stamp.read_text() == SAM_CLI):
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(SAM_VENV)], check=True)
-        subprocess.run(
-            [str(SAM_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", SAM_CLI], check=True
-        )
-        stamp.write_text(SAM_CLI)
-    return executable
+    return sam_cli()
 
 
 @pytest.fixture(scope="module")
 def built(sam: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_dir = tmp_path_factory.mktemp("sam") / "build"
-    result = subprocess.run(
-        [str(sam), "build", "--parallel", "--build-dir", str(build_dir)],
-        cwd=ROOT,
-        env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHON": sys.executable},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert "Build Succeeded" in result.stdout
-    return build_dir
+    return sam_build(sam, tmp_path_factory.mktemp("sam") / "build").parent
 
 
 def functions(template: Path) -> dict[str, dict[str, object]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,9 @@ def test_a_failing_handler_answers_in_sams_error_shape(tmp_path: Path) -> None:
         "PollerFunction", "--event", str(EVENTS / "scheduled.json"), "--env-vars", str(path), cwd=tmp_path
     )
     error: dict[str, Any] = json.loads(run.stdout)
-    assert set(error) == {"errorMessage", "errorType", "stackTrace"}
+    # awslambdaric's shape (seen under the real `sam local invoke`: tests/container/), request id included.
+    assert set(error) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+    assert re.fullmatch(r"[0-9a-f-]{36}", error["requestId"])
     assert error["errorType"] == "ConfigError"
     assert "SIDEKIQ_STATS_URL" in error["errorMessage"]
 

@@ -1,0 +1,202 @@
+"""Both functions from `sam build`'s artifacts under the real `sam local invoke` and `start-lambda`.
+
+Runs what a user with Docker runs (SAM CLI, its Runtime Interface Emulator, awslambdaric, Python 3.13 on
+arm64 under qemu) with the shipped samples, an alert posted to a Slack stand-in, a batch notification
+delivered exactly once across two invocations of a warm container, and the stand-in
+(`sidekiq-watch invoke`) checked against SAM for the same event and environment.
+How the engine, image and networking are made: tests/support/sam_local.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.conftest import EVENTS, ROOT, SUMMARY
+from tests.support.real_sidekiq import free_port
+from tests.support.sam_local import SamLocal, clean_environment, container_engine, sam_build, sam_cli
+from tests.support.servers import Reply, json_reply, local_server
+
+pytestmark = pytest.mark.container
+
+SCHEDULED = EVENTS / "scheduled.json"
+BATCH_EVENT = EVENTS / "batch-complete-with-failures.json"
+ENV_VARS = EVENTS / "env.json"
+STAND_IN = ROOT / ".venv" / "bin" / "sidekiq-watch"
+TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def sam_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
+    work = tmp_path_factory.mktemp("sam-local")
+    sam = sam_cli()
+    template = sam_build(sam, work / "build")
+    with container_engine() as (engine, proxy):
+        started = time.monotonic()
+        image = engine.ensure_lambda_image()
+        TIMES["image (built once, then cached)"] = time.monotonic() - started
+        yield SamLocal(sam, template, proxy, image, home=work / "home")
+        assert not proxy.errors, proxy.errors
+    SUMMARY.append("real `sam local` (SAM CLI, its emulator, awslambdaric, Python 3.13 arm64 under qemu):")
+    SUMMARY.extend(f"  {what}: {seconds:.1f} s" for what, seconds in TIMES.items())
+
+
+def invoke(sam_local: SamLocal, function: str, event: Path, env_vars: Path) -> tuple[Any, str]:
+    started = time.monotonic()
+    result = sam_local.invoke(function, event, env_vars)
+    TIMES.setdefault(f"sam local invoke {function} (cold)", time.monotonic() - started)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reported = re.search(
+        r"REPORT RequestId: \S+\s+Init Duration: \S+ ms\s+Duration: ([0-9.]+) ms", result.stderr
+    )
+    if reported:
+        TIMES.setdefault(f"  {function} inside the container (its REPORT line)", float(reported[1]) / 1000)
+    return json.loads(result.stdout), result.stderr
+
+
+def stand_in(function: str, event: Path, env_vars: Path, home: Path) -> tuple[Any, int]:
+    """`sidekiq-watch invoke`, as a user without Docker runs it, given the same environment as SAM."""
+    home.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [str(STAND_IN), "invoke", function, "--event", str(event), "--env-vars", str(env_vars)],
+        env=clean_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return json.loads(result.stdout), result.returncode
+
+
+def comparable(response: Any) -> Any:
+    """A response without what differs between any two runs: times, and the state file's path."""
+    text = json.dumps(response)
+    text = re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00| UTC)?", "<time>", text)
+    text = re.sub(r"local file [^\"]+", "local file <path>", text)
+    return json.loads(text)
+
+
+def write_env(path: Path, values: dict[str, dict[str, str]]) -> Path:
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_the_shipped_poller_sample_alerts_under_sam(sam_local: SamLocal, tmp_path: Path) -> None:
+    response, logs = invoke(sam_local, "PollerFunction", SCHEDULED, ENV_VARS)
+    [target] = response["targets"]
+    assert target["target"] == "sample-app"
+    assert target["outcome"] == "delivered"
+    assert {"rule": "retries > 50", "status": "firing", "value": 60, "severity": "critical"} in target[
+        "findings"
+    ]
+    assert "Slack message (dry run" in logs  # the message went to the log, the response to stdout
+
+    expected, status = stand_in("PollerFunction", SCHEDULED, ENV_VARS, tmp_path / "home")
+    assert status == 0
+    assert comparable(response) == comparable(expected)
+
+
+def test_the_shipped_batch_sample_is_delivered_under_sam(sam_local: SamLocal, tmp_path: Path) -> None:
+    response, _ = invoke(sam_local, "BatchNotificationsFunction", BATCH_EVENT, ENV_VARS)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["deliveries"] == [
+        {"channel": "console", "kind": "print", "status": "delivered", "detail": "printed"}
+    ]
+
+    expected, status = stand_in("BatchNotificationsFunction", BATCH_EVENT, ENV_VARS, tmp_path / "home")
+    assert status == 0
+    assert comparable(response) == comparable(expected)
+
+
+def test_a_handler_that_raises_answers_as_sam_does(sam_local: SamLocal, tmp_path: Path) -> None:
+    env_vars = write_env(
+        tmp_path / "env.json", {"PollerFunction": {"SIDEKIQ_STATS_URL": "ftp://sidekiq.example"}}
+    )
+    response, _ = invoke(sam_local, "PollerFunction", SCHEDULED, env_vars)
+    assert set(response) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+    assert "SIDEKIQ_STATS_URL: unsupported scheme 'ftp'" in response["errorMessage"]
+
+    expected, status = stand_in("PollerFunction", SCHEDULED, env_vars, tmp_path / "home")
+    assert status == 1  # deliberate: the stand-in's exit status says the invocation failed
+    assert set(expected) == set(response)
+    assert (expected["errorType"], expected["errorMessage"]) == (
+        response["errorType"],
+        response["errorMessage"],
+    )
+
+
+def test_an_alert_reaches_a_slack_stand_in_from_sam(sam_local: SamLocal, tmp_path: Path) -> None:
+    stats = {"enqueued": 3, "queues": {"default": 3}, "retries": 75, "dead": 0, "processes": 1}
+    with (
+        local_server(lambda request: json_reply(stats)) as sidekiq,
+        local_server(lambda request: Reply(200, b"ok")) as slack,
+    ):
+        env_vars = write_env(
+            tmp_path / "env.json",
+            {
+                "PollerFunction": {
+                    "SIDEKIQ_STATS_URL": f"{sidekiq.url}/stats.json",
+                    "SIDEKIQ_SOURCE_NAME": "shop",
+                    "SLACK_WEBHOOK_URL": f"{slack.url}/services/T0/B0/local",
+                    "STATE_TABLE": "",
+                }
+            },
+        )
+        response, _ = invoke(sam_local, "PollerFunction", SCHEDULED, env_vars)
+    [target] = response["targets"]
+    assert target["outcome"] == "delivered", target
+    [posted] = slack.received
+    assert posted.path == "/services/T0/B0/local"
+    assert "retries is 75" in posted.json()["text"]
+    assert [request.path for request in sidekiq.received] == ["/stats.json"]
+
+
+def test_a_batch_is_delivered_once_across_two_calls_of_a_warm_container(
+    sam_local: SamLocal, tmp_path: Path
+) -> None:
+    config = {
+        "channels": {"hook": {"type": "webhook", "url": "URL"}},
+        "routes": [{"name": "everything", "channels": ["hook"]}],
+    }
+    port = free_port()
+    with local_server(lambda request: Reply(204, b"")) as hook:
+        config["channels"]["hook"]["url"] = f"{hook.url}/batches"  # type: ignore[index]
+        env_vars = write_env(
+            tmp_path / "env.json",
+            {
+                "BatchNotificationsFunction": {
+                    "BATCH_CONFIG": json.dumps(config),
+                    "BATCH_AUTH_USERNAME": "sidekiq",
+                    "BATCH_AUTH_PASSWORD": "change-me",
+                    "DELIVERY_TABLE": "",
+                }
+            },
+        )
+        with sam_local.start_lambda(env_vars, port):
+            client = boto3.client(
+                "lambda",
+                endpoint_url=f"http://127.0.0.1:{port}",
+                region_name="us-east-1",
+                config=Config(read_timeout=300, retries={"max_attempts": 0}),
+            )
+            answers = []
+            for call in ("cold", "warm"):
+                started = time.monotonic()
+                answer = client.invoke(
+                    FunctionName="BatchNotificationsFunction", Payload=BATCH_EVENT.read_bytes()
+                )
+                TIMES[f"start-lambda BatchNotificationsFunction ({call})"] = time.monotonic() - started
+                answers.append(json.loads(answer["Payload"].read()))
+    first, second = (json.loads(answer["body"]) for answer in answers)
+    assert [d["status"] for d in first["deliveries"]] == ["delivered"], first
+    assert [d["status"] for d in second["deliveries"]] == ["already_delivered"], second
+    assert len(hook.received) == 1
