@@ -19,7 +19,7 @@ from .alerts.rules import evaluate
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
 from .poll import open_store
 from .secrets import Secret
-from .settings import Settings
+from .settings import BatchSettings, PollerSettings
 from .slack import Payload, SlackWebhook, context, header, message_overrides, section
 from .stats.sources import make_source
 
@@ -79,13 +79,15 @@ class CheckReport:
         }
 
 
-def watch_secrets(settings: Settings, config: WatchConfig | None) -> Iterator[Secret]:
+def watch_secrets(
+    settings: PollerSettings, batch: BatchSettings, config: WatchConfig | None
+) -> Iterator[Secret]:
     for secret in (
         settings.slack_webhook_url,
-        settings.stats_auth.password,
-        settings.stats_auth.token,
-        settings.batch_auth_password,
-        settings.batch_auth_token,
+        settings.stats_password,
+        settings.stats_token,
+        batch.auth_password,
+        batch.auth_token,
     ):
         if secret is not None:
             yield secret
@@ -112,7 +114,7 @@ def check_secret(secret: Secret) -> Check:
     return Check("secret", secret.variable, True, f"{secret.reference} can be read")
 
 
-def check_target(target: Target, settings: Settings, session: requests.Session) -> TargetCheck:
+def check_target(target: Target, settings: PollerSettings, session: requests.Session) -> TargetCheck:
     source = make_source(
         target.stats_url,
         target.auth,
@@ -144,7 +146,10 @@ def check_target(target: Target, settings: Settings, session: requests.Session) 
 
 
 def run_check(
-    settings: Settings, session: requests.Session, progress: Callable[[str], None] | None = None
+    settings: PollerSettings,
+    batch_settings: BatchSettings,
+    session: requests.Session,
+    progress: Callable[[str], None] | None = None,
 ) -> CheckReport:
     report = CheckReport()
     config: WatchConfig | None = None
@@ -161,23 +166,25 @@ def run_check(
     except ConfigError as exc:
         report.checks.append(Check("config", settings.config_reference or "bundled rules", False, str(exc)))
     batch_channels: list[Any] = []
-    if settings.batch_config_reference:
+    if batch_settings.batch_config_reference:
         from .batches.config import load_batch_config
 
         try:
-            batch = load_batch_config(settings.batch_config_reference)
+            batch = load_batch_config(batch_settings.batch_config_reference)
             batch_channels = list({c.name: c for route in batch.routes for c in route.channels}.values())
             report.checks.append(
                 Check(
                     "batch config",
-                    settings.batch_config_reference,
+                    batch_settings.batch_config_reference,
                     True,
                     f"{len(batch.routes)} route(s), {len(batch_channels)} channel(s)",
                 )
             )
         except ConfigError as exc:
-            report.checks.append(Check("batch config", settings.batch_config_reference, False, str(exc)))
-    for secret in [*watch_secrets(settings, config), *batch_secrets(batch_channels)]:
+            report.checks.append(
+                Check("batch config", batch_settings.batch_config_reference, False, str(exc))
+            )
+    for secret in [*watch_secrets(settings, batch_settings, config), *batch_secrets(batch_channels)]:
         report.checks.append(check_secret(secret))
     if config is None:
         return report
@@ -214,7 +221,7 @@ def sample_message(destination: str, when: datetime | None = None) -> Payload:
     }
 
 
-def notify_targets(settings: Settings, session: requests.Session, only: str | None) -> list[Check]:
+def notify_targets(settings: PollerSettings, session: requests.Session, only: str | None) -> list[Check]:
     """A clearly marked test message to every Slack webhook the poller would use."""
     results: list[Check] = []
     try:
@@ -247,7 +254,7 @@ def notify_targets(settings: Settings, session: requests.Session, only: str | No
     return results
 
 
-def notify_batch_channels(settings: Settings, only: str | None) -> list[Check]:
+def notify_batch_channels(settings: BatchSettings, only: str | None) -> list[Check]:
     """A test batch event, marked as such, to every configured batch channel (no exactly-once records)."""
     if not settings.batch_config_reference:
         return []

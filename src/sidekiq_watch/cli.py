@@ -165,14 +165,14 @@ def _parser() -> argparse.ArgumentParser:
 def _poll(args: argparse.Namespace) -> int:
     from .http import new_session
     from .poll import TargetOutcome, build_watcher, run_poll
-    from .settings import load_settings
+    from .settings import load_poller_settings
 
     env = dict(os.environ)
     for dest, variable in POLL_FLAGS.items():
         value = getattr(args, dest)
         if value is not None:
             env[variable] = value
-    settings = load_settings(env)
+    settings = load_poller_settings(env)
     watcher = build_watcher(settings, session=new_session(), dry_run=args.dry_run)
 
     def progress(done: int, total: int) -> None:
@@ -272,11 +272,11 @@ def _listen(args: argparse.Namespace) -> int:
     from .batches.fanout import dispatch
     from .batches.listen import BatchListener
     from .batches.payload import BatchEvent
-    from .settings import default_state_file, load_settings, stats_scheme
+    from .settings import default_state_file, load_all_settings, stats_scheme
 
-    settings = load_settings(os.environ)
+    poller, settings = load_all_settings(os.environ)
     redis_url = args.redis_url or (
-        settings.stats_url if settings.stats_url and stats_scheme(settings.stats_url) == "redis" else None
+        poller.stats_url if poller.stats_url and stats_scheme(poller.stats_url) == "redis" else None
     )
     if not redis_url or stats_scheme(redis_url) != "redis":
         raise ConfigError(
@@ -304,8 +304,8 @@ def _listen(args: argparse.Namespace) -> int:
     listener = BatchListener(
         redis_url,
         deliver,
-        auth=settings.stats_auth,
-        namespace=args.namespace or settings.redis_namespace,
+        auth=poller.stats_auth,
+        namespace=args.namespace or poller.redis_namespace,
         stop=stop,
         timeout=settings.http_timeout_seconds,
     )
@@ -337,12 +337,12 @@ def _plain(text: str) -> str:
 def _check(args: argparse.Namespace) -> int:
     from .checks import run_check
     from .http import new_session
-    from .settings import load_settings
+    from .settings import load_all_settings
 
     env = dict(os.environ)
     if args.config:
         env["SIDEKIQ_WATCH_CONFIG"] = args.config
-    settings = load_settings(env)
+    poller, batch = load_all_settings(env)
     out = sys.stdout
     paint = _painter(out)
 
@@ -350,7 +350,7 @@ def _check(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(f"\r{message}", end="", file=sys.stderr, flush=True)
 
-    report = run_check(settings, new_session(), progress=None if args.json else progress)
+    report = run_check(poller, batch, new_session(), progress=None if args.json else progress)
     if sys.stderr.isatty() and not args.json:
         print("\r", end="", file=sys.stderr)
     if args.json:
@@ -386,15 +386,13 @@ def _check(args: argparse.Namespace) -> int:
 def _test_notify(args: argparse.Namespace) -> int:
     from .checks import notify_batch_channels, notify_targets
     from .http import new_session
-    from .settings import load_settings
+    from .settings import load_all_settings
 
     env = dict(os.environ)
     if args.config:
         env["SIDEKIQ_WATCH_CONFIG"] = args.config
-    settings = load_settings(env)
-    results = notify_targets(settings, new_session(), args.channel) + notify_batch_channels(
-        settings, args.channel
-    )
+    poller, batch = load_all_settings(env)
+    results = notify_targets(poller, new_session(), args.channel) + notify_batch_channels(batch, args.channel)
     if not results:
         raise ConfigError(
             "test-notify: nothing to notify; set SLACK_WEBHOOK_URL or BATCH_CONFIG"

@@ -32,7 +32,7 @@ from .alerts.persistence.exceptions import StateConflictError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
 from .errors import DeliveryError, SidekiqWatchError, SourceError
-from .settings import Settings, default_state_file
+from .settings import PollerSettings, default_state_file
 from .slack import Notifier, PrintNotifier, SlackWebhook, message_overrides
 from .stats.failures import SETS
 from .stats.snapshot import Snapshot
@@ -326,7 +326,7 @@ class Watcher:
         return reports
 
 
-def open_store(settings: Settings) -> AlertStore:
+def open_store(settings: PollerSettings) -> AlertStore:
     """DynamoDB when STATE_TABLE is set, else the local state file."""
     if settings.state_table:
         from .alerts.persistence.dynamodb import DynamoDBStore
@@ -337,7 +337,7 @@ def open_store(settings: Settings) -> AlertStore:
 
 
 def build_watcher(
-    settings: Settings,
+    settings: PollerSettings,
     *,
     session: requests.Session | None = None,
     store: AlertStore | None = None,

@@ -1,4 +1,4 @@
-"""The one typed settings object, read once from the environment and validated up front.
+"""Each function's typed settings, read once from the environment and validated up front.
 
 Every problem is reported together, each naming its variable, so a user fixes a bad
 configuration in one go. Secret-bearing variables may hold a reference instead of the value.
@@ -11,12 +11,13 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from .batches.auth import Admission, BatchAuth
 from .errors import ConfigError
 from .secrets import REFERENCE_PREFIXES, Secret, validate_reference
 from .urls import redact_url
@@ -55,99 +56,6 @@ class StatsAuth:
     password: Secret | None = None
     token: Secret | None = None
     token_header: str = "Authorization"  # noqa: S105 - a header name, not a secret
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the poller needs, validated; secrets stay unresolved until used."""
-
-    stats_url: str | None = None
-    stats_auth: StatsAuth = field(default_factory=StatsAuth)
-    source_name: str | None = None
-    slack_webhook_url: Secret | None = None
-    slack_channel: str | None = None
-    slack_username: str | None = None
-    slack_icon_emoji: str | None = None
-    retry_threshold: int | None = None
-    http_timeout_seconds: float = DEFAULT_HTTP_TIMEOUT_SECONDS
-    sidekiq_web_url: str | None = None
-    redis_namespace: str | None = None
-    config_reference: str | None = None
-    state_table: str | None = None
-    state_file: str | None = None
-    repeat_interval: float | None = None
-    source_failures_before_alert: int | None = None
-    batch_config_reference: str | None = None
-    batch_auth_username: str | None = None
-    batch_auth_password: Secret | None = None
-    batch_auth_token: Secret | None = None
-    batch_auth_token_header: str = "Authorization"  # noqa: S105 - a header name
-    batch_auth_disabled: bool = False
-    publish_metrics: MetricsDetail = "none"
-    delivery_table: str | None = None
-    batch_max_body_bytes: int = DEFAULT_BATCH_MAX_BODY_BYTES
-
-    @property
-    def dry_run(self) -> bool:
-        """Without a webhook the message is printed, so the tool is useful before Slack is wired."""
-        return self.slack_webhook_url is None
-
-
-# Every variable the settings read, with what it means: docs/configuration.md is generated from it.
-VARIABLES: dict[str, str] = {
-    "SIDEKIQ_STATS_URL": "Where to read Sidekiq's figures: an http(s):// URL (hand-written endpoint, "
-    "Sidekiq Web's /stats or /stats/queues), Sidekiq's Redis (redis:// or rediss://, db in the path), "
-    "a local JSON file path, or the figures themselves as a data: URL (data:application/json,{...}: the "
-    "samples use it, so they work wherever the function runs).",
-    "SIDEKIQ_STATS_USERNAME": "HTTP Basic user name for the stats URL.",
-    "SIDEKIQ_STATS_PASSWORD": "HTTP Basic password for the stats URL (secret; may be ssm:/… or "
-    "secretsmanager:…).",
-    "SIDEKIQ_STATS_TOKEN": "Token sent to the stats URL, as 'Authorization: Bearer TOKEN' unless "
-    "SIDEKIQ_STATS_TOKEN_HEADER names another header (secret; may be a reference).",
-    "SIDEKIQ_STATS_TOKEN_HEADER": "Header that carries SIDEKIQ_STATS_TOKEN as is (e.g. X-Api-Key). "
-    "Default: Authorization with 'Bearer '.",
-    "SIDEKIQ_REDIS_NAMESPACE": "The redis-namespace prefix Sidekiq's keys carry, if any (redis:// sources).",
-    "SIDEKIQ_SOURCE_NAME": "Name of this Sidekiq in messages and metrics. Default: the stats URL's host.",
-    "SLACK_WEBHOOK_URL": "Slack incoming webhook URL (secret; may be a reference). Unset: dry run, "
-    "the message is printed.",
-    "SLACK_CHANNEL": "Channel override, e.g. #ops (only legacy webhooks honour it).",
-    "SLACK_USERNAME": "Bot name override (only legacy webhooks honour it).",
-    "SLACK_ICON_EMOJI": "Icon override, e.g. :rotating_light: (only legacy webhooks honour it).",
-    "RETRY_THRESHOLD": "Alert when retries are strictly greater than this. Default: 50 (from the bundled "
-    "rules; ignored when SIDEKIQ_WATCH_CONFIG gives rules of its own).",
-    "SIDEKIQ_WEB_URL": "Link to this Sidekiq's Web UI (e.g. https://app.example.com/sidekiq), "
-    "shown in messages.",
-    "SIDEKIQ_WATCH_CONFIG": "The watch configuration document (targets and rules, YAML or JSON): a file "
-    "path, ssm:/name, or the JSON document itself ({...}). Default: the bundled rules (retries > 50, "
-    "processes < 1, stalled > 0) for SIDEKIQ_STATS_URL.",
-    "STATE_TABLE": "DynamoDB table holding alert state. Unset: a local file (see STATE_FILE).",
-    "STATE_FILE": "Local alert-state file when STATE_TABLE is unset. Default: "
-    "$XDG_STATE_HOME/sidekiq-watch/state.json (~/.local/state/sidekiq-watch/state.json).",
-    "REPEAT_INTERVAL": "Remind about a rule still firing after this long (90, 30m, 1h). Default: 1h.",
-    "SOURCE_FAILURES_BEFORE_ALERT": "Failed polls in a row before 'cannot read Sidekiq stats' fires. "
-    "Default: 2.",
-    "HTTP_TIMEOUT_SECONDS": "Timeout of every HTTP exchange, in seconds. Default: 10.",
-    "BATCH_CONFIG": "Batch notification channels and routes (YAML or JSON): a file path, ssm:/name, or the "
-    "JSON document itself ({...}).",
-    "BATCH_AUTH_USERNAME": "HTTP Basic user name the batch webhook requires (with BATCH_AUTH_PASSWORD).",
-    "BATCH_AUTH_PASSWORD": "HTTP Basic password the batch webhook requires (secret; may be a reference).",
-    "BATCH_AUTH_TOKEN": "Shared token the batch webhook requires instead, as 'Authorization: Bearer TOKEN' "
-    "unless BATCH_AUTH_TOKEN_HEADER names another header (secret; may be a reference).",
-    "BATCH_AUTH_TOKEN_HEADER": "Header carrying BATCH_AUTH_TOKEN as is (e.g. X-Sidekiq-Watch-Token).",
-    "BATCH_AUTH": "Set to none to accept batch requests without credentials (local trials only). Unset: "
-    "requests are refused (503) until BATCH_AUTH_USERNAME/PASSWORD or BATCH_AUTH_TOKEN is set.",
-    "DELIVERY_TABLE": "DynamoDB table of batch delivery records (exactly once). Unset: a local file next "
-    "to the alert state.",
-    "PUBLISH_METRICS": "Which figures become CloudWatch custom metrics ($0.30 each a month): none (default; "
-    "every figure is still in each poll's log record, for Logs Insights and the dashboard), targets (10 per "
-    "target) or queues (also one per queue, at most 50 a target).",
-    "BATCH_MAX_BODY_BYTES": "Largest batch payload accepted; larger ones get 413. Default: 262144.",
-}
-
-
-def _text(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip()
-    return value or None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -193,55 +101,6 @@ def _check_url(name: str, value: str, problems: list[str], *, secret: bool) -> N
             )
         else:
             problems.append(f"{name}: must be an http(s):// URL with a host {shown}")
-
-
-def _secret(env: Mapping[str, str], name: str, problems: list[str], *, url: bool = False) -> Secret | None:
-    raw = _text(env, name)
-    if raw is None:
-        return None
-    problem = validate_reference(name, raw)
-    if problem:
-        problems.append(problem)
-    elif url and not raw.startswith(REFERENCE_PREFIXES):
-        _check_url(name, raw, problems, secret=True)
-    return Secret(name, raw)
-
-
-def _number(
-    env: Mapping[str, str], name: str, default: float, problems: list[str], *, whole: bool, minimum: float
-) -> float:
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw) if whole else float(raw)
-    except ValueError:
-        kind = "a whole number" if whole else "a number"
-        problems.append(f"{name}: must be {kind}, got {raw!r}")
-        return default
-    if not math.isfinite(value) or value < minimum:
-        problems.append(f"{name}: must be at least {minimum:g}, got {raw!r}")
-        return default
-    return value
-
-
-def _duration(env: Mapping[str, str], name: str, problems: list[str]) -> float | None:
-    raw = _text(env, name)
-    if raw is None:
-        return None
-    try:
-        return parse_duration(raw, name)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        return None
-
-
-def _count(env: Mapping[str, str], name: str, problems: list[str]) -> int | None:
-    raw = _text(env, name)
-    if raw is None:
-        return None
-    value = _number(env, name, 0, problems, whole=True, minimum=1)
-    return int(value) if value >= 1 else None
 
 
 @dataclass(frozen=True)
@@ -304,77 +163,369 @@ def target_problems(url: str | None, auth: StatsAuth, names: TargetFields) -> li
     return problems
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the settings; raises ConfigError listing every problem found."""
+# Each variable is declared once, as a field: its name, how it is read and validated, and what it
+# means. Loading and docs/configuration.md's reference are both derived from these declarations.
+Reader = Callable[[str | None, str, list[str]], Any]
+
+
+def _as_text(raw: str | None, name: str, problems: list[str]) -> str | None:
+    return raw
+
+
+def _as_secret(raw: str | None, name: str, problems: list[str]) -> Secret | None:
+    if raw is None:
+        return None
+    problem = validate_reference(name, raw)
+    if problem:
+        problems.append(problem)
+    return Secret(name, raw)
+
+
+def _as_secret_url(raw: str | None, name: str, problems: list[str]) -> Secret | None:
+    before = len(problems)
+    secret = _as_secret(raw, name, problems)
+    if raw is not None and len(problems) == before and not raw.startswith(REFERENCE_PREFIXES):
+        _check_url(name, raw, problems, secret=True)
+    return secret
+
+
+def _number(default: float, *, whole: bool, minimum: float) -> Reader:
+    def read(raw: str | None, name: str, problems: list[str]) -> float:
+        if raw is None:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            problems.append(f"{name}: must be {'a whole number' if whole else 'a number'}, got {raw!r}")
+            return default
+        if not math.isfinite(value) or value < minimum:
+            problems.append(f"{name}: must be at least {minimum:g}, got {raw!r}")
+            return default
+        return value
+
+    return read
+
+
+def _optional_whole(minimum: int) -> Reader:
+    """A whole number, or None when unset (the bundled default applies)."""
+    number = _number(minimum - 1, whole=True, minimum=minimum)
+
+    def read(raw: str | None, name: str, problems: list[str]) -> int | None:
+        value = number(raw, name, problems)
+        return None if value < minimum else int(value)
+
+    return read
+
+
+def _as_duration(raw: str | None, name: str, problems: list[str]) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return parse_duration(raw, name)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _one_of(options: tuple[str, ...]) -> Reader:
+    def read(raw: str | None, name: str, problems: list[str]) -> str:
+        value = (raw or options[0]).lower()
+        if value in options:
+            return value
+        problems.append(f"{name}: expected one of {', '.join(options)}, got {raw!r}")
+        return options[0]
+
+    return read
+
+
+def _header_name(raw: str | None, name: str, problems: list[str]) -> str:
+    value = raw or "Authorization"
+    if any(c in value for c in " :\r\n"):
+        problems.append(f"{name}: not a valid header name {value!r}")
+    return value
+
+
+def _off_switch(raw: str | None, name: str, problems: list[str]) -> bool:
+    if raw is not None and raw.lower() != "none":
+        problems.append(f"{name}: expected 'none' (turns authentication off) or unset, got {raw!r}")
+    return raw is not None and raw.lower() == "none"
+
+
+def variable(name: str, read: Reader, doc: str) -> Any:
+    return field(metadata={"variable": name, "read": read, "doc": doc})
+
+
+@dataclass(frozen=True)
+class SharedSettings:
+    """What both functions read."""
+
+    sidekiq_web_url: str | None = variable(
+        "SIDEKIQ_WEB_URL",
+        _as_text,
+        "Link to this Sidekiq's Web UI (e.g. https://app.example.com/sidekiq), shown in messages.",
+    )
+    http_timeout_seconds: float = variable(
+        "HTTP_TIMEOUT_SECONDS",
+        _number(DEFAULT_HTTP_TIMEOUT_SECONDS, whole=False, minimum=0.1),
+        "Timeout of every HTTP exchange, in seconds. Default: 10.",
+    )
+
+    def problems(self) -> list[str]:
+        """What no single variable shows: values that contradict each other."""
+        return []
+
+
+@dataclass(frozen=True)
+class PollerSettings(SharedSettings):
+    """Everything the poller reads, validated; secrets stay unresolved until used."""
+
+    stats_url: str | None = variable(
+        "SIDEKIQ_STATS_URL",
+        _as_text,
+        "Where to read Sidekiq's figures: an http(s):// URL (hand-written endpoint, Sidekiq Web's /stats or "
+        "/stats/queues), Sidekiq's Redis (redis:// or rediss://, db in the path), a local JSON file path, "
+        "or the figures themselves as a data: URL (data:application/json,{...}: the samples use it, so "
+        "they work wherever the function runs).",
+    )
+    stats_username: str | None = variable(
+        "SIDEKIQ_STATS_USERNAME", _as_text, "HTTP Basic user name for the stats URL."
+    )
+    stats_password: Secret | None = variable(
+        "SIDEKIQ_STATS_PASSWORD",
+        _as_secret,
+        "HTTP Basic password for the stats URL (secret; may be ssm:/… or secretsmanager:…).",
+    )
+    stats_token: Secret | None = variable(
+        "SIDEKIQ_STATS_TOKEN",
+        _as_secret,
+        "Token sent to the stats URL, as 'Authorization: Bearer TOKEN' unless SIDEKIQ_STATS_TOKEN_HEADER "
+        "names another header (secret; may be a reference).",
+    )
+    stats_token_header: str | None = variable(
+        "SIDEKIQ_STATS_TOKEN_HEADER",
+        _as_text,
+        "Header that carries SIDEKIQ_STATS_TOKEN as is (e.g. X-Api-Key). Default: Authorization with "
+        "'Bearer '.",
+    )
+    redis_namespace: str | None = variable(
+        "SIDEKIQ_REDIS_NAMESPACE",
+        _as_text,
+        "The redis-namespace prefix Sidekiq's keys carry, if any (redis:// sources).",
+    )
+    source_name: str | None = variable(
+        "SIDEKIQ_SOURCE_NAME",
+        _as_text,
+        "Name of this Sidekiq in messages and metrics. Default: the stats URL's host.",
+    )
+    slack_webhook_url: Secret | None = variable(
+        "SLACK_WEBHOOK_URL",
+        _as_secret_url,
+        "Slack incoming webhook URL (secret; may be a reference). Unset: dry run, the message is printed.",
+    )
+    slack_channel: str | None = variable(
+        "SLACK_CHANNEL", _as_text, "Channel override, e.g. #ops (only legacy webhooks honour it)."
+    )
+    slack_username: str | None = variable(
+        "SLACK_USERNAME", _as_text, "Bot name override (only legacy webhooks honour it)."
+    )
+    slack_icon_emoji: str | None = variable(
+        "SLACK_ICON_EMOJI", _as_text, "Icon override, e.g. :rotating_light: (only legacy webhooks honour it)."
+    )
+    retry_threshold: int | None = variable(
+        "RETRY_THRESHOLD",
+        _optional_whole(0),
+        "Alert when retries are strictly greater than this. Default: 50 (from the bundled rules; ignored "
+        "when SIDEKIQ_WATCH_CONFIG gives rules of its own).",
+    )
+    config_reference: str | None = variable(
+        "SIDEKIQ_WATCH_CONFIG",
+        _as_text,
+        "The watch configuration document (targets and rules, YAML or JSON): a file path, ssm:/name, or "
+        "the JSON document itself ({...}). Default: the bundled rules (retries > 50, processes < 1, "
+        "stalled > 0) for SIDEKIQ_STATS_URL.",
+    )
+    state_table: str | None = variable(
+        "STATE_TABLE", _as_text, "DynamoDB table holding alert state. Unset: a local file (see STATE_FILE)."
+    )
+    state_file: str | None = variable(
+        "STATE_FILE",
+        _as_text,
+        "Local alert-state file when STATE_TABLE is unset. Default: $XDG_STATE_HOME/sidekiq-watch/state.json "
+        "(~/.local/state/sidekiq-watch/state.json).",
+    )
+    repeat_interval: float | None = variable(
+        "REPEAT_INTERVAL",
+        _as_duration,
+        "Remind about a rule still firing after this long (90, 30m, 1h). Default: 1h.",
+    )
+    source_failures_before_alert: int | None = variable(
+        "SOURCE_FAILURES_BEFORE_ALERT",
+        _optional_whole(1),
+        "Failed polls in a row before 'cannot read Sidekiq stats' fires. Default: 2.",
+    )
+    publish_metrics: MetricsDetail = variable(
+        "PUBLISH_METRICS",
+        _one_of(METRICS_DETAILS),
+        "Which figures become CloudWatch custom metrics ($0.30 each a month): none (default; every figure "
+        "is still in each poll's log record, for Logs Insights and the dashboard), targets (10 per target) "
+        "or queues (also one per queue, at most 50 a target).",
+    )
+
+    @property
+    def stats_auth(self) -> StatsAuth:
+        return StatsAuth(
+            self.stats_username,
+            self.stats_password,
+            self.stats_token,
+            self.stats_token_header or "Authorization",
+        )
+
+    @property
+    def dry_run(self) -> bool:
+        """Without a webhook the message is printed, so the tool is useful before Slack is wired."""
+        return self.slack_webhook_url is None
+
+    def problems(self) -> list[str]:
+        return target_problems(self.stats_url, self.stats_auth, ENVIRONMENT_TARGET)
+
+
+@dataclass(frozen=True)
+class BatchSettings(SharedSettings):
+    """Everything the batch notification function reads."""
+
+    batch_config_reference: str | None = variable(
+        "BATCH_CONFIG",
+        _as_text,
+        "Batch notification channels and routes (YAML or JSON): a file path, ssm:/name, or the JSON "
+        "document itself ({...}).",
+    )
+    auth_username: str | None = variable(
+        "BATCH_AUTH_USERNAME",
+        _as_text,
+        "HTTP Basic user name the batch webhook requires (with BATCH_AUTH_PASSWORD).",
+    )
+    auth_password: Secret | None = variable(
+        "BATCH_AUTH_PASSWORD",
+        _as_secret,
+        "HTTP Basic password the batch webhook requires (secret; may be a reference).",
+    )
+    auth_token: Secret | None = variable(
+        "BATCH_AUTH_TOKEN",
+        _as_secret,
+        "Shared token the batch webhook requires instead, as 'Authorization: Bearer TOKEN' unless "
+        "BATCH_AUTH_TOKEN_HEADER names another header (secret; may be a reference).",
+    )
+    auth_token_header: str = variable(
+        "BATCH_AUTH_TOKEN_HEADER",
+        _header_name,
+        "Header carrying BATCH_AUTH_TOKEN as is (e.g. X-Sidekiq-Watch-Token).",
+    )
+    auth_disabled: bool = variable(
+        "BATCH_AUTH",
+        _off_switch,
+        "Set to none to accept batch requests without credentials (local trials only). Unset: requests "
+        "are refused (503) until BATCH_AUTH_USERNAME/PASSWORD or BATCH_AUTH_TOKEN is set.",
+    )
+    delivery_table: str | None = variable(
+        "DELIVERY_TABLE",
+        _as_text,
+        "DynamoDB table of batch delivery records (exactly once). Unset: a local file next to the alert "
+        "state.",
+    )
+    max_body_bytes: int = variable(
+        "BATCH_MAX_BODY_BYTES",
+        _number(DEFAULT_BATCH_MAX_BODY_BYTES, whole=True, minimum=1024),
+        "Largest batch payload accepted; larger ones get 413. Default: 262144.",
+    )
+
+    @property
+    def admission(self) -> Admission:
+        """What the intake checks a request against, as plain values."""
+        auth = BatchAuth(
+            self.auth_username,
+            self.auth_password,
+            self.auth_token,
+            self.auth_token_header,
+            self.auth_disabled,
+        )
+        return Admission(auth, self.max_body_bytes)
+
+    def problems(self) -> list[str]:
+        problems = []
+        if (self.auth_username is None) != (self.auth_password is None):
+            problems.append(
+                "BATCH_AUTH_USERNAME and BATCH_AUTH_PASSWORD: set both for HTTP Basic, or neither"
+            )
+        if self.auth_token is not None and self.auth_password is not None:
+            problems.append("BATCH_AUTH_TOKEN: set either a token or a username/password, not both")
+        if self.auth_disabled and (self.auth_password is not None or self.auth_token is not None):
+            problems.append(
+                "BATCH_AUTH: 'none' turns authentication off, yet BATCH_AUTH_* credentials are set"
+            )
+        return problems
+
+
+def _declared(settings: type[SharedSettings]) -> list[Field[Any]]:
+    return list(fields(settings))
+
+
+# The poller's own first, then those both read, then the batch function's.
+VARIABLES: dict[str, str] = {
+    f.metadata["variable"]: f.metadata["doc"]
+    for settings in (PollerSettings, SharedSettings, BatchSettings)
+    for f in _declared(settings)
+    if settings is SharedSettings or f.name not in {shared.name for shared in _declared(SharedSettings)}
+}
+"""Every variable either function reads, with what it means (docs/configuration.md is made from it)."""
+
+S = TypeVar("S", bound=SharedSettings)
+
+
+def _read(settings: type[S], env: Mapping[str, str], problems: list[str]) -> S:
+    values = {}
+    for declared in _declared(settings):
+        name = declared.metadata["variable"]
+        raw = env.get(name, "").strip() or None
+        values[declared.name] = declared.metadata["read"](raw, name, problems)
+    loaded = settings(**values)
+    problems.extend(loaded.problems())
+    return loaded
+
+
+def _in_reference_order(problems: list[str]) -> list[str]:
+    """Each problem once, in the order the reference lists the variable it starts with."""
+    order = {name: index for index, name in enumerate(VARIABLES)}
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda problem: order.get(problem.split(":", 1)[0].split()[0], len(order)))
+
+
+def _load(settings: type[S], env: Mapping[str, str] | None) -> S:
+    problems: list[str] = []
+    loaded = _read(settings, os.environ if env is None else env, problems)
+    if problems:
+        raise ConfigError(_in_reference_order(problems))
+    return loaded
+
+
+def load_poller_settings(env: Mapping[str, str] | None = None) -> PollerSettings:
+    """The poller's settings; raises ConfigError listing every problem found, each naming its variable."""
+    return _load(PollerSettings, env)
+
+
+def load_batch_settings(env: Mapping[str, str] | None = None) -> BatchSettings:
+    """The batch function's settings; raises ConfigError listing every problem found."""
+    return _load(BatchSettings, env)
+
+
+def load_all_settings(env: Mapping[str, str] | None = None) -> tuple[PollerSettings, BatchSettings]:
+    """Both, for commands that serve both (check, test-notify, listen): every problem in one error."""
     env = os.environ if env is None else env
     problems: list[str] = []
-
-    stats_url = _text(env, "SIDEKIQ_STATS_URL")
-    username = _text(env, "SIDEKIQ_STATS_USERNAME")
-    password = _secret(env, "SIDEKIQ_STATS_PASSWORD", problems)
-    token = _secret(env, "SIDEKIQ_STATS_TOKEN", problems)
-    token_header = _text(env, "SIDEKIQ_STATS_TOKEN_HEADER") or "Authorization"
-    stats_auth = StatsAuth(username=username, password=password, token=token, token_header=token_header)
-    problems += target_problems(stats_url, stats_auth, ENVIRONMENT_TARGET)
-
-    threshold = _number(env, "RETRY_THRESHOLD", -1, problems, whole=True, minimum=0)
-    timeout = _number(
-        env, "HTTP_TIMEOUT_SECONDS", DEFAULT_HTTP_TIMEOUT_SECONDS, problems, whole=False, minimum=0.1
-    )
-
-    batch_username = _text(env, "BATCH_AUTH_USERNAME")
-    batch_password = _secret(env, "BATCH_AUTH_PASSWORD", problems)
-    batch_token = _secret(env, "BATCH_AUTH_TOKEN", problems)
-    if (batch_username is None) != (batch_password is None):
-        problems.append("BATCH_AUTH_USERNAME and BATCH_AUTH_PASSWORD: set both for HTTP Basic, or neither")
-    if batch_token is not None and batch_password is not None:
-        problems.append("BATCH_AUTH_TOKEN: set either a token or a username/password, not both")
-    auth_switch = _text(env, "BATCH_AUTH")
-    if auth_switch is not None and auth_switch.lower() != "none":
-        problems.append(
-            f"BATCH_AUTH: expected 'none' (turns authentication off) or unset, got {auth_switch!r}"
-        )
-    batch_auth_disabled = auth_switch is not None and auth_switch.lower() == "none"
-    if batch_auth_disabled and (batch_password is not None or batch_token is not None):
-        problems.append("BATCH_AUTH: 'none' turns authentication off, yet BATCH_AUTH_* credentials are set")
-    detail = (_text(env, "PUBLISH_METRICS") or "none").lower()
-    if detail not in METRICS_DETAILS:
-        problems.append(f"PUBLISH_METRICS: expected one of {', '.join(METRICS_DETAILS)}, got {detail!r}")
-        detail = "none"
-    max_body = _number(
-        env, "BATCH_MAX_BODY_BYTES", DEFAULT_BATCH_MAX_BODY_BYTES, problems, whole=True, minimum=1024
-    )
-
-    settings = Settings(
-        stats_url=stats_url,
-        stats_auth=stats_auth,
-        source_name=_text(env, "SIDEKIQ_SOURCE_NAME"),
-        slack_webhook_url=_secret(env, "SLACK_WEBHOOK_URL", problems, url=True),
-        slack_channel=_text(env, "SLACK_CHANNEL"),
-        slack_username=_text(env, "SLACK_USERNAME"),
-        slack_icon_emoji=_text(env, "SLACK_ICON_EMOJI"),
-        retry_threshold=None if threshold < 0 else int(threshold),
-        http_timeout_seconds=float(timeout),
-        sidekiq_web_url=_text(env, "SIDEKIQ_WEB_URL"),
-        redis_namespace=_text(env, "SIDEKIQ_REDIS_NAMESPACE"),
-        config_reference=_text(env, "SIDEKIQ_WATCH_CONFIG"),
-        state_table=_text(env, "STATE_TABLE"),
-        state_file=_text(env, "STATE_FILE"),
-        repeat_interval=_duration(env, "REPEAT_INTERVAL", problems),
-        source_failures_before_alert=_count(env, "SOURCE_FAILURES_BEFORE_ALERT", problems),
-        batch_config_reference=_text(env, "BATCH_CONFIG"),
-        batch_auth_username=batch_username,
-        batch_auth_password=batch_password,
-        batch_auth_token=batch_token,
-        batch_auth_token_header=_text(env, "BATCH_AUTH_TOKEN_HEADER") or "Authorization",
-        batch_auth_disabled=batch_auth_disabled,
-        publish_metrics=detail,  # type: ignore[arg-type]  # checked against METRICS_DETAILS above
-        delivery_table=_text(env, "DELIVERY_TABLE"),
-        batch_max_body_bytes=int(max_body),
-    )
+    poller = _read(PollerSettings, env, problems)
+    batch = _read(BatchSettings, env, problems)
     if problems:
-        raise ConfigError(problems)
-    return settings
+        raise ConfigError(_in_reference_order(problems))  # a shared variable's problem once
+    return poller, batch
 
 
 def default_state_file(env: dict[str, str] | None = None) -> Path:

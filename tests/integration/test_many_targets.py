@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sidekiq_watch.poll import build_watcher, run_poll
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_poller_settings
 from tests.support.servers import Reply, json_reply, local_server, silent_server
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_a_hanging_target_does_not_delay_or_hide_the_others(tmp_path: Path) -> N
             + "".join(f"  - {{name: app{i}, url: '{healthy.url}/sidekiq/stats'}}\n" for i in range(5))
             + f"  - {{name: stuck, url: '{hanging}/sidekiq/stats'}}\n"
         )
-        settings = load_settings(
+        settings = load_poller_settings(
             {
                 "SIDEKIQ_WATCH_CONFIG": str(config),
                 "SLACK_WEBHOOK_URL": f"{slack.url}/hook",

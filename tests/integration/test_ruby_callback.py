@@ -10,7 +10,7 @@ import pytest
 
 from sidekiq_watch.batches.intake import IncomingRequest, parse_request
 from sidekiq_watch.batches.payload import BatchEvent
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_batch_settings
 from tests.conftest import ROOT
 from tests.support.servers import Received, Reply, local_server
 
@@ -63,7 +63,7 @@ def post_through_the_callback(tmp_path: Path, driver: str) -> BatchEvent:
     """Run the callback under real Ruby against a stand-in that parses what arrives as the function does."""
     if shutil.which("ruby") is None:
         pytest.skip("needs ruby")
-    settings = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "pw"})
+    settings = load_batch_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "pw"}).admission
     parsed: list[object] = []
 
     def webhook(request: Received) -> Reply:

@@ -19,7 +19,7 @@ from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistence
 from sidekiq_watch.batches.intake import IncomingRequest, receive
 from sidekiq_watch.errors import ConfigError, DeliveryError
 from sidekiq_watch.http import RetryPolicy
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_batch_settings
 from tests.support.real_sidekiq import free_port
 from tests.unit.batches.helpers import sample_body, sample_event
 
@@ -152,7 +152,7 @@ def test_a_hesitating_server_is_retried_then_502_and_a_resend_delivers_once(
     config = parse_batch_config({"channels": {"email": options(port)}}, "test")
     log = DeliveryLog(lambda: LocalFilePersistenceLayer(tmp_path / "deliveries.json"))
     request = IncomingRequest({"Content-Type": "application/json"}, b'{"bid": "b1", "pending": 0}')
-    settings = load_settings({"BATCH_AUTH": "none"})
+    settings = load_batch_settings({"BATCH_AUTH": "none"}).admission
     reply = receive(settings, request, lambda: config, resources(), log)
     assert reply.status == 502
     if trouble != "drop":

@@ -18,10 +18,12 @@ from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistence
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, parse_request, receive
 from sidekiq_watch.batches.payload import BatchEvent, BatchStatus
 from sidekiq_watch.batches.render import slack_payload
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_batch_settings
 from tests.conftest import load_event
 
-SETTINGS = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "s3cr3t-pw"})
+SETTINGS = load_batch_settings(
+    {"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "s3cr3t-pw"}
+).admission
 AUTH = {
     "Authorization": "Basic " + base64.b64encode(b"sidekiq:s3cr3t-pw").decode(),
     "Content-Type": "application/json",

@@ -5,7 +5,7 @@ import pytest
 
 from sidekiq_watch.alerts.config import load_watch_config
 from sidekiq_watch.errors import ConfigError
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_poller_settings
 
 URL = {"SIDEKIQ_STATS_URL": "https://app.example.com/sidekiq/stats"}
 
@@ -17,7 +17,7 @@ def config_file(tmp_path: Path, text: str) -> dict[str, str]:
 
 
 def test_bundled_default_watches_retries_processes_and_a_stalled_sidekiq() -> None:
-    config = load_watch_config(load_settings(URL))
+    config = load_watch_config(load_poller_settings(URL))
     [target] = config.targets
     assert target.name == "app.example.com"
     assert [r.key for r in target.rules] == ["retries > 50", "processes < 1", "stalled > 0"]
@@ -26,7 +26,7 @@ def test_bundled_default_watches_retries_processes_and_a_stalled_sidekiq() -> No
 
 def test_env_shorthand_adjusts_the_bundled_default() -> None:
     env = {**URL, "RETRY_THRESHOLD": "10", "REPEAT_INTERVAL": "30m", "SOURCE_FAILURES_BEFORE_ALERT": "3"}
-    config = load_watch_config(load_settings(env))
+    config = load_watch_config(load_poller_settings(env))
     assert [r.key for r in config.targets[0].rules] == ["retries > 10", "processes < 1", "stalled > 0"]
     assert (config.repeat_interval, config.source_failures_before_alert) == (1800.0, 3)
 
@@ -52,7 +52,7 @@ targets:
       - queue:mailers* > 1000
 """,
     )
-    config = load_watch_config(load_settings(env))
+    config = load_watch_config(load_poller_settings(env))
     shop, billing = config.targets
     assert config.repeat_interval == 7200.0
     assert [r.key for r in shop.rules] == ["retries > 100"]
@@ -64,18 +64,20 @@ targets:
 
 def test_document_rules_win_over_retry_threshold(tmp_path: Path) -> None:
     env = {**URL, **config_file(tmp_path, "rules: ['retries > 5']"), "RETRY_THRESHOLD": "70"}
-    assert [r.key for r in load_watch_config(load_settings(env)).targets[0].rules] == ["retries > 5"]
+    assert [r.key for r in load_watch_config(load_poller_settings(env)).targets[0].rules] == ["retries > 5"]
 
 
 def test_json_documents_are_accepted(tmp_path: Path) -> None:
     env = {**URL, **config_file(tmp_path, '{"rules": [{"figure": "enqueued", "threshold": 5000}]}')}
-    assert [r.key for r in load_watch_config(load_settings(env)).targets[0].rules] == ["enqueued > 5000"]
+    assert [r.key for r in load_watch_config(load_poller_settings(env)).targets[0].rules] == [
+        "enqueued > 5000"
+    ]
 
 
 def test_document_from_ssm(aws: None) -> None:
     boto3.client("ssm").put_parameter(Name="/sw/config", Value="rules: ['dead > 3']", Type="String")
     env = {**URL, "SIDEKIQ_WATCH_CONFIG": "ssm:/sw/config"}
-    assert [r.key for r in load_watch_config(load_settings(env)).targets[0].rules] == ["dead > 3"]
+    assert [r.key for r in load_watch_config(load_poller_settings(env)).targets[0].rules] == ["dead > 3"]
 
 
 @pytest.mark.parametrize(
@@ -100,9 +102,9 @@ def test_document_from_ssm(aws: None) -> None:
 )
 def test_bad_documents_say_where(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_watch_config(load_settings({**URL, **config_file(tmp_path, text)}))
+        load_watch_config(load_poller_settings({**URL, **config_file(tmp_path, text)}))
 
 
 def test_without_targets_the_stats_url_is_required(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SIDEKIQ_STATS_URL: not set"):
-        load_watch_config(load_settings({}))
+        load_watch_config(load_poller_settings({}))

@@ -8,7 +8,7 @@ import pytest
 
 from sidekiq_watch.alerts.config import load_watch_config
 from sidekiq_watch.errors import ConfigError
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_poller_settings
 
 CASES = [
     (
@@ -32,9 +32,9 @@ ENV_NAMES = {
 @pytest.mark.parametrize(("fields", "named"), CASES, ids=[c[1] for c in CASES])
 def test_both_kinds_of_target_refuse_the_same_mistakes(fields: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError) as from_env:
-        load_settings({ENV_NAMES[k]: v for k, v in fields.items()})
+        load_poller_settings({ENV_NAMES[k]: v for k, v in fields.items()})
     with pytest.raises(ConfigError) as from_document:
-        load_watch_config(load_settings({}), {"targets": [{"name": "a", **fields}]}, "test")
+        load_watch_config(load_poller_settings({}), {"targets": [{"name": "a", **fields}]}, "test")
     for caught in (from_env, from_document):
         assert named in str(caught.value).lower(), str(caught.value)
         assert "s3cr3t" not in str(caught.value)

@@ -7,7 +7,7 @@ import pytest
 import responses
 
 from sidekiq_watch.alerts.config import load_watch_config
-from sidekiq_watch.settings import VARIABLES, load_settings
+from sidekiq_watch.settings import VARIABLES, load_poller_settings
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -25,7 +25,7 @@ def test_the_example_configuration_document_is_valid() -> None:
 
     section = CONFIGURATION[CONFIGURATION.index("## The configuration document") :]
     [example] = re.findall(r"```yaml\n(.*?)```", section, re.S)[:1]
-    config = load_watch_config(load_settings({}), yaml.safe_load(example), "README")
+    config = load_watch_config(load_poller_settings({}), yaml.safe_load(example), "README")
     assert [t.name for t in config.targets] == ["shop", "billing"]
     assert len(config.targets[1].rules) == 4
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
-from ..settings import Settings, StatsAuth, TargetFields, parse_duration, stats_scheme, target_problems
+from ..settings import PollerSettings, StatsAuth, TargetFields, parse_duration, stats_scheme, target_problems
 from ..urls import redact_url
 from .history import DEFAULT_HISTORY_SIZE
 from .rules import Rule, parse_rule
@@ -190,7 +190,7 @@ def read_document(reference: str | None) -> tuple[object, str]:
 
 
 def load_watch_config(
-    settings: Settings, document: object | None = None, origin: str = "configuration"
+    settings: PollerSettings, document: object | None = None, origin: str = "configuration"
 ) -> WatchConfig:
     """Validate the document and apply the environment's shorthand to what it leaves unsaid."""
     if document is None:
@@ -241,7 +241,7 @@ def load_watch_config(
     return WatchConfig(targets, repeat_interval=repeat, source_failures_before_alert=failures)
 
 
-def env_target(settings: Settings, rules: tuple[Rule, ...]) -> Target:
+def env_target(settings: PollerSettings, rules: tuple[Rule, ...]) -> Target:
     """The one target the simple environment variables describe."""
     if not settings.stats_url:
         raise ConfigError(

@@ -17,8 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import BatchRequestError, ConfigError, SecretError
-from ..settings import Settings
-from .auth import challenge, fails_closed, is_authorized
+from .auth import Admission, is_authorized
 from .channels import Resources
 from .config import BatchConfig
 from .delivery_log import DeliveryLog
@@ -131,19 +130,19 @@ def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-def parse_request(settings: Settings, request: IncomingRequest) -> BatchEvent | Reply:
+def parse_request(admission: Admission, request: IncomingRequest) -> BatchEvent | Reply:
     """The batch event, or the 4xx reply explaining why there is none."""
-    if len(request.body) > settings.batch_max_body_bytes:
-        return _problem(413, f"body is larger than {settings.batch_max_body_bytes} bytes")
-    if fails_closed(settings):
+    if len(request.body) > admission.max_body_bytes:
+        return _problem(413, f"body is larger than {admission.max_body_bytes} bytes")
+    if admission.auth.fails_closed:
         return unavailable(NO_CREDENTIALS, NO_CREDENTIALS)
     try:
-        authorized = is_authorized(settings, request.headers)
+        authorized = is_authorized(admission.auth, request.headers)
     except SecretError as exc:
         return unavailable("the function cannot read its credentials right now; retry later", str(exc))
     if not authorized:
         reply = _problem(401, "missing or wrong credentials")
-        return Reply(reply.status, reply.body, {"WWW-Authenticate": challenge(settings)})
+        return Reply(reply.status, reply.body, {"WWW-Authenticate": admission.auth.challenge()})
     if _content_type(request.headers) not in ("application/json", ""):
         return _problem(415, "send the batch status as JSON (Content-Type: application/json)")
     document = _decode(request.body)
@@ -165,14 +164,14 @@ def parse_request(settings: Settings, request: IncomingRequest) -> BatchEvent | 
 
 
 def receive(
-    settings: Settings,
+    admission: Admission,
     request: IncomingRequest,
     config: Callable[[], BatchConfig],
     resources: Resources,
     log: DeliveryLog,
 ) -> Reply:
     """Validate, route and fan out; 200 when every channel has it, 502 when one must be retried."""
-    parsed = parse_request(settings, request)
+    parsed = parse_request(admission, request)
     if isinstance(parsed, Reply):
         return parsed
     event = parsed

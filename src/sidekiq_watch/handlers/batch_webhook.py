@@ -21,7 +21,7 @@ from ..batches.config import BatchConfig, load_batch_config
 from ..batches.delivery_log import DeliveryLog, persistence_for
 from ..batches.intake import IncomingRequest, Reply, receive, unavailable
 from ..errors import ConfigError
-from ..settings import Settings, default_state_file, load_settings
+from ..settings import BatchSettings, default_state_file, load_batch_settings
 
 # Most requests publish no metric (only failed deliveries are counted): not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -34,14 +34,14 @@ RESERVE_SECONDS = 3.0
 
 
 @cache
-def current_settings() -> Settings:
-    return load_settings()
+def current_settings() -> BatchSettings:
+    return load_batch_settings()
 
 
 @cache
 def resources() -> Resources:
     settings = current_settings()
-    if settings.batch_auth_disabled:
+    if settings.auth_disabled:
         logger.warning("BATCH_AUTH=none: the batch webhook accepts requests without credentials")
     return Resources(timeout=settings.http_timeout_seconds, web_url=settings.sidekiq_web_url)
 
@@ -90,7 +90,7 @@ def _receive() -> Response[Any]:
         log = DeliveryLog(persistence(), app.lambda_context)
         remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
         shared = resources().for_request(deadline=time.monotonic() + remaining - RESERVE_SECONDS)
-        reply = receive(settings, request, batch_config, shared, log)
+        reply = receive(settings.admission, request, batch_config, shared, log)
     if reply.problem:
         logger.error(reply.problem, extra={"status": reply.status})
     failed = sum(1 for delivery in reply.body.get("deliveries", []) if delivery["status"] == "failed")

@@ -16,7 +16,7 @@ from ..alerts.persistence import AlertStore
 from ..errors import SidekiqWatchError
 from ..http import new_session
 from ..poll import TargetReport, build_watcher, open_store, run_poll
-from ..settings import MetricsDetail, Settings, load_settings
+from ..settings import MetricsDetail, PollerSettings, load_poller_settings
 
 # Most invocations publish no metric at all (see publish_figures): that is not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -28,9 +28,9 @@ RESERVE_SECONDS = 5.0
 
 
 @cache
-def current_settings() -> Settings:
+def current_settings() -> PollerSettings:
     """Read once per container: a bad configuration fails the first invocation, loudly."""
-    return load_settings()
+    return load_poller_settings()
 
 
 @cache

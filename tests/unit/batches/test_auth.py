@@ -3,10 +3,14 @@ import base64
 import pytest
 
 from sidekiq_watch.batches.auth import is_authorized
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_batch_settings
 
-BASIC = load_settings({"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "s3cr3t-pw"})
-TOKEN = load_settings({"BATCH_AUTH_TOKEN": "s3cr3t-t0ken", "BATCH_AUTH_TOKEN_HEADER": "X-Watch-Token"})
+BASIC = load_batch_settings(
+    {"BATCH_AUTH_USERNAME": "sidekiq", "BATCH_AUTH_PASSWORD": "s3cr3t-pw"}
+).admission.auth
+TOKEN = load_batch_settings(
+    {"BATCH_AUTH_TOKEN": "s3cr3t-t0ken", "BATCH_AUTH_TOKEN_HEADER": "X-Watch-Token"}
+).admission.auth
 
 
 def basic(credentials: str) -> dict[str, str]:
@@ -45,11 +49,11 @@ def test_token_in_its_header_passes_and_a_wrong_one_does_not() -> None:
 
 
 def test_no_auth_configured_lets_nothing_in() -> None:
-    assert not is_authorized(load_settings({}), {})
+    assert not is_authorized(load_batch_settings({}).admission.auth, {})
 
 
 def test_batch_auth_none_lets_requests_in() -> None:
-    assert is_authorized(load_settings({"BATCH_AUTH": "none"}), {})
+    assert is_authorized(load_batch_settings({"BATCH_AUTH": "none"}).admission.auth, {})
 
 
 def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, receive
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_batch_settings
 
 SLACK = "https://hooks.slack.com/services/T0/B0/s3cr3t-batches"
 HOOK = "https://hooks.example.com/default"
@@ -36,7 +36,7 @@ CONFIG = parse_batch_config(
     },
     "test",
 )
-SETTINGS = load_settings({"BATCH_AUTH": "none"})
+SETTINGS = load_batch_settings({"BATCH_AUTH": "none"}).admission
 
 
 def send(tmp_path: Path, **fields: Any) -> Reply:

@@ -15,7 +15,7 @@ from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.errors import ConfigError
 from sidekiq_watch.handlers import batch_webhook
 from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_batch_settings, load_poller_settings
 from tests.conftest import load_event
 
 
@@ -62,12 +62,12 @@ def test_batch_auth_none_is_the_explicit_opt_out(print_config: Path, monkeypatch
 
 def test_batch_auth_takes_only_none(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="BATCH_AUTH: expected 'none'"):
-        load_settings({"BATCH_AUTH": "off"})
+        load_batch_settings({"BATCH_AUTH": "off"})
 
 
 def test_batch_auth_none_with_credentials_is_a_contradiction() -> None:
     with pytest.raises(ConfigError, match="BATCH_AUTH"):
-        load_settings({"BATCH_AUTH": "none", "BATCH_AUTH_TOKEN": "s3cr3t-t"})
+        load_batch_settings({"BATCH_AUTH": "none", "BATCH_AUTH_TOKEN": "s3cr3t-t"})
 
 
 @pytest.mark.usefixtures("aws")
@@ -127,9 +127,9 @@ def test_a_password_given_as_a_list_is_refused_without_echoing_it() -> None:
 @pytest.mark.parametrize("url", ["https://user:s3cr3t-pw@/stats", "htps://user:s3cr3t-pw@h.example/stats"])
 def test_an_invalid_stats_url_with_a_password_is_not_echoed(url: str) -> None:
     with pytest.raises(ConfigError) as from_env:
-        load_settings({"SIDEKIQ_STATS_URL": url})
+        load_poller_settings({"SIDEKIQ_STATS_URL": url})
     with pytest.raises(ConfigError) as from_document:
-        load_watch_config(load_settings({}), {"targets": [{"name": "a", "url": url}]}, "test")
+        load_watch_config(load_poller_settings({}), {"targets": [{"name": "a", "url": url}]}, "test")
     for caught in (from_env, from_document):
         assert "s3cr3t" not in str(caught.value)
         assert "url" in str(caught.value).lower()

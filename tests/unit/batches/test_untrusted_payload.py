@@ -16,11 +16,11 @@ from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistence
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, parse_request, receive
 from sidekiq_watch.batches.payload import BatchEvent, BatchStatus
 from sidekiq_watch.batches.render import html_body, slack_payload
-from sidekiq_watch.settings import load_settings
+from sidekiq_watch.settings import load_batch_settings
 from tests.conftest import load_event
 
 WEB = "https://app.example.com/sidekiq"
-SETTINGS = load_settings({"BATCH_AUTH_TOKEN": "s3cr3t-token"})
+SETTINGS = load_batch_settings({"BATCH_AUTH_TOKEN": "s3cr3t-token"}).admission
 HEADERS = {"Authorization": "Bearer s3cr3t-token", "Content-Type": "application/json"}
 INJECTIONS = ("x><!channel>", "<https://evil.example|click>", "a|b>c", "<@U024BE7LH>", "&lt;!here&gt;")
 
