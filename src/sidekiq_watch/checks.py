@@ -22,6 +22,7 @@ from .secrets import Secret
 from .settings import BatchSettings, PollerSettings
 from .slack import Payload, SlackWebhook, context, header, message_overrides, section
 from .stats.sources import make_source
+from .verdict import Verdict
 
 
 @dataclass
@@ -69,6 +70,17 @@ class CheckReport:
     @property
     def firing(self) -> bool:
         return any(row["status"] == "firing" for t in self.targets for row in t.rows)
+
+    def verdict(self) -> Verdict:
+        """What `poll` would answer in the same situation (tests hold the two to each other)."""
+        failed = {check.area for check in self.checks if not check.ok}
+        if failed & {"config", "batch config", "secret"}:
+            return Verdict.CONFIG
+        if "state" in failed:
+            return Verdict.FAILED
+        if self.firing or any(t.error for t in self.targets):
+            return Verdict.ALERTING
+        return Verdict.OK
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -17,17 +17,23 @@ from typing import Any
 
 from . import __version__
 from .errors import BatchRequestError, ConfigError, DeliveryError
+from .verdict import Verdict
 
-EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY, EXIT_FAILED = 0, 1, 2, 3, 4
-EXIT_HANDLER_FAILED = 1  # invoke: the function raised (its SAM-shaped error is on stdout)
-# What each exit status of `poll` and `check` means: --help, README and the code read this one table.
-EXIT_STATUSES = {
-    EXIT_OK: "all is well",
-    EXIT_ALERT: "a rule fires or a source cannot be read",
-    EXIT_CONFIG: "the configuration is invalid",
-    EXIT_DELIVERY: "a message could not be delivered",
-    EXIT_FAILED: "the poll could not finish (alert state unavailable, an unexpected error, out of time)",
+# Each verdict of `poll` and `check` (sidekiq_watch.verdict), its exit status and its words:
+# --help, README and the code read this one table.
+VERDICTS: dict[Verdict, tuple[int, str]] = {
+    Verdict.OK: (0, "all is well"),
+    Verdict.ALERTING: (1, "a rule fires or a source cannot be read"),
+    Verdict.CONFIG: (2, "the configuration is invalid"),
+    Verdict.DELIVERY: (3, "a message could not be delivered"),
+    Verdict.FAILED: (
+        4,
+        "the poll could not finish (alert state unavailable, an unexpected error, out of time)",
+    ),
 }
+EXIT_STATUSES = dict(VERDICTS.values())
+EXIT_OK, EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY, EXIT_FAILED = (code for code, _ in VERDICTS.values())
+EXIT_HANDLER_FAILED = 1  # invoke: the function raised (its SAM-shaped error is on stdout)
 EXIT_HELP = "Exit status: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_STATUSES.items()) + "."
 
 # flag dest -> environment variable it overrides
@@ -164,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _poll(args: argparse.Namespace) -> int:
     from .http import new_session
-    from .poll import TargetOutcome, build_watcher, run_poll
+    from .poll import build_watcher, run_poll
     from .settings import load_poller_settings
 
     env = dict(os.environ)
@@ -187,19 +193,7 @@ def _poll(args: argparse.Namespace) -> int:
     else:
         report = run_poll(watcher, progress=progress if sys.stderr.isatty() else None)
         _print_summary(report.as_dict())
-    targets = report.targets
-    if any(t.outcome in (TargetOutcome.REJECTED, TargetOutcome.WILL_RETRY) for t in targets):
-        return EXIT_DELIVERY
-    if any(isinstance(t.failure, ConfigError) for t in targets):
-        return EXIT_CONFIG
-    if any(isinstance(t.failure, DeliveryError) for t in targets):
-        return EXIT_DELIVERY
-    if any(t.failure for t in targets):
-        return EXIT_FAILED  # never called a delivery failure: nothing was even sent
-    alerting = any(f.status == "firing" for t in targets for f in t.findings) or any(
-        t.source_error for t in targets
-    )
-    return EXIT_ALERT if alerting else EXIT_OK
+    return VERDICTS[report.verdict()][0]
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -378,9 +372,9 @@ def _check(args: argparse.Namespace) -> int:
                 state = row["status"].upper() + (f" ({row['severity']})" if row["severity"] else "")
                 rows.append([f"  {row['figure']}", value, row["rule"], paint(state, colours[row["status"]])])
             print("\n".join(_table(rows)), file=out)
-        verdict = "all is well" if report.ok and not report.firing else "something needs attention"
-        print(f"\n{paint(verdict, GREEN if report.ok and not report.firing else RED)}", file=out)
-    return EXIT_OK if report.ok and not report.firing else EXIT_ALERT
+        code, words = VERDICTS[report.verdict()]
+        print(f"\n{paint(words, GREEN if code == EXIT_OK else RED)}", file=out)
+    return VERDICTS[report.verdict()][0]
 
 
 def _test_notify(args: argparse.Namespace) -> int:

@@ -31,12 +31,13 @@ from .alerts.persistence import AlertStore
 from .alerts.persistence.exceptions import StateConflictError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
-from .errors import DeliveryError, SidekiqWatchError, SourceError
+from .errors import ConfigError, DeliveryError, SidekiqWatchError, SourceError
 from .settings import PollerSettings, default_state_file
 from .slack import Notifier, PrintNotifier, SlackWebhook, message_overrides
 from .stats.failures import SETS
 from .stats.snapshot import Snapshot
 from .stats.sources import StatsSource, failures_of, make_source
+from .verdict import Verdict
 
 MAX_HISTORY_QUEUES = 50
 DEFAULT_LEASE_SECONDS = 300.0
@@ -144,6 +145,34 @@ class PollReport:
     @property
     def transient_failures(self) -> list[DeliveryError]:
         return [t.transient for t in self.targets if t.transient is not None]
+
+    def verdict(self) -> Verdict:
+        """The one judgement of a poll: the CLI's exit status maps it; the handler fails on it."""
+        failures = [t.failure for t in self.targets if t.failure is not None]
+        if any(t.outcome in (TargetOutcome.REJECTED, TargetOutcome.WILL_RETRY) for t in self.targets):
+            return Verdict.DELIVERY
+        if any(isinstance(f, ConfigError) for f in failures):
+            return Verdict.CONFIG
+        if any(isinstance(f, DeliveryError) for f in failures):
+            return Verdict.DELIVERY
+        if failures:
+            return Verdict.FAILED  # never called a delivery failure: nothing was even sent
+        if any(t.source_error for t in self.targets) or any(
+            f.status == "firing" for t in self.targets for f in t.findings
+        ):
+            return Verdict.ALERTING
+        return Verdict.OK
+
+    def invocation_error(self) -> SidekiqWatchError | None:
+        """What fails the Lambda invocation, or None. A transient delivery failure first: Lambda's
+        retry is the next attempt. A message Slack rejected does not fail it: retrying cannot help,
+        and the next poll tries again. Alerts never fail it."""
+        if self.transient_failures:
+            return self.transient_failures[0]
+        failures = [t.failure for t in self.targets if t.failure is not None]
+        if failures:
+            return SidekiqWatchError("; ".join(str(f) for f in failures))
+        return None
 
 
 def history_point(snapshot: Snapshot, at: float) -> Point:

@@ -9,7 +9,7 @@ import boto3
 import pytest
 import responses
 
-from sidekiq_watch.cli import EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY, EXIT_OK, main
+from sidekiq_watch.cli import EXIT_ALERT, EXIT_CONFIG, EXIT_DELIVERY, EXIT_FAILED, EXIT_OK, main
 from tests.conftest import EVENTS, SECRET_WEBHOOK
 
 WEB_STATS = str(EVENTS / "stats" / "sidekiq-web-stats.json")  # retries 61, processes 2
@@ -43,7 +43,7 @@ def test_check_names_an_unreadable_secret_without_its_value(
     monkeypatch.setenv("SIDEKIQ_STATS_URL", WEB_STATS)
     monkeypatch.setenv("SIDEKIQ_STATS_TOKEN", "ssm:/sw/stats-token")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "ssm:/sw/missing-webhook")
-    assert main(["check", "--json"]) == EXIT_ALERT
+    assert main(["check", "--json"]) == EXIT_CONFIG
     report = json.loads(capsys.readouterr().out)
     secrets = {c["name"]: c for c in report["checks"] if c["area"] == "secret"}
     assert secrets["SIDEKIQ_STATS_TOKEN"] == {
@@ -68,14 +68,47 @@ def test_check_reports_an_unreadable_target(
     assert target["error"] == "/nonexistent/stats.json: no such file"
 
 
-def test_check_with_an_invalid_document_exits_1_naming_the_field(
+def test_check_with_an_invalid_document_exits_2_naming_the_field(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     config = tmp_path / "watch.yaml"
     config.write_text("rules: ['retries >> 5']")
     monkeypatch.setenv("SIDEKIQ_STATS_URL", WEB_STATS)
-    assert main(["check", "--config", str(config)]) == EXIT_ALERT
+    assert main(["check", "--config", str(config)]) == EXIT_CONFIG
     assert "FAIL  config" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("situation", "expected"),
+    [
+        ("an invalid watch document", EXIT_CONFIG),
+        ("an unreadable secret reference", EXIT_CONFIG),
+        ("an unreadable source", EXIT_ALERT),
+        ("a firing rule", EXIT_ALERT),
+        ("unreadable alert state", EXIT_FAILED),
+    ],
+)
+def test_poll_and_check_exit_alike_for_the_same_situation(
+    situation: str, expected: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, aws: None
+) -> None:
+    """One table of exit statuses: `check` foretells what `poll` will answer."""
+    monkeypatch.setenv("SIDEKIQ_STATS_URL", WEB_STATS)  # retries 61: the bundled rule fires
+    monkeypatch.setenv("STATE_FILE", str(tmp_path / "state.json"))
+    if situation == "an invalid watch document":
+        config = tmp_path / "watch.yaml"
+        config.write_text("rules: ['retries >> 5']")
+        monkeypatch.setenv("SIDEKIQ_WATCH_CONFIG", str(config))
+    elif situation == "an unreadable secret reference":
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", "ssm:/sw/missing-webhook")
+    elif situation == "an unreadable source":
+        monkeypatch.setenv("SIDEKIQ_STATS_URL", str(tmp_path / "missing.json"))
+    elif situation == "unreadable alert state":
+        (tmp_path / "state.json").write_text("{not json")
+    statuses = {"check": main(["check"])}
+    if situation == "unreadable alert state":
+        (tmp_path / "state.json").write_text("{not json")  # check kept the corrupt file aside
+    statuses["poll"] = main(["poll"])
+    assert statuses == {"check": expected, "poll": expected}
 
 
 def test_check_with_a_bad_environment_exits_2(

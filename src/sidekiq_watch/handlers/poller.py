@@ -89,15 +89,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         deadline=time.monotonic() + remaining() - RESERVE_SECONDS,
     )
     report = run_poll(watcher, time_left=lambda: remaining() - RESERVE_SECONDS)
-    failures = [t.failure for t in report.targets if t.failure is not None]
     for target in report.targets:
         logger.info("Sidekiq polled", extra=target.as_dict())
         publish_figures(target, settings.publish_metrics)
+    failures = sum(1 for target in report.targets if target.failure is not None)
     if failures:  # published only when there are some: a metric that is never sent costs nothing
-        metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=len(failures))
-    if report.transient_failures:
-        raise report.transient_failures[0]
-    if failures:
+        metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=failures)
+    error = report.invocation_error()
+    if error is not None:
         # Fail the invocation so errors alarm; the alert state keeps Lambda's retry from re-posting.
-        raise SidekiqWatchError("; ".join(str(f) for f in failures))
+        raise error
     return report.as_dict()
