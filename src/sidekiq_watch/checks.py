@@ -17,11 +17,10 @@ import requests
 from .alerts.config import Target, WatchConfig, load_watch_config
 from .alerts.rules import evaluate
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
-from .poll import open_store
+from .poll import open_store, slack_webhook, target_source
 from .secrets import Secret
 from .settings import BatchSettings, PollerSettings
-from .slack import Payload, SlackWebhook, context, header, message_overrides, section
-from .stats.sources import make_source
+from .slack import Payload, context, header, section
 from .verdict import Verdict
 
 
@@ -127,13 +126,7 @@ def check_secret(secret: Secret) -> Check:
 
 
 def check_target(target: Target, settings: PollerSettings, session: requests.Session) -> TargetCheck:
-    source = make_source(
-        target.stats_url,
-        target.auth,
-        timeout=settings.http_timeout_seconds,
-        session=session,
-        namespace=target.namespace,
-    )
+    source = target_source(settings, target, session=session)
     result = TargetCheck(target.name, source.location)
     started = time.perf_counter()
     try:
@@ -251,14 +244,8 @@ def notify_targets(settings: PollerSettings, session: requests.Session, only: st
     for name, (secret, channel) in destinations.items():
         if only and only != name:
             continue
-        webhook = SlackWebhook(
-            secret,
-            timeout=settings.http_timeout_seconds,
-            session=session,
-            overrides=message_overrides(channel, settings.slack_username, settings.slack_icon_emoji),
-        )
         try:
-            webhook.post(sample_message(name))
+            slack_webhook(settings, secret, channel, session=session).post(sample_message(name))
         except SidekiqWatchError as exc:
             results.append(Check("notify", name, False, str(exc)))
         else:

@@ -32,6 +32,7 @@ from .alerts.persistence.exceptions import StateConflictError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
 from .errors import ConfigError, DeliveryError, SidekiqWatchError, SourceError
+from .secrets import Secret
 from .settings import PollerSettings, default_state_file
 from .slack import Notifier, PrintNotifier, SlackWebhook, message_overrides
 from .stats.failures import SETS
@@ -365,6 +366,44 @@ def open_store(settings: PollerSettings) -> AlertStore:
     return LocalFileStore(path)
 
 
+def target_source(
+    settings: PollerSettings,
+    target: Target,
+    *,
+    session: requests.Session | None = None,
+    deadline: float | None = None,
+) -> StatsSource:
+    """Where a target's figures are read: the one wiring the poller, `check` and the benches use."""
+    return make_source(
+        target.stats_url,
+        target.auth,
+        timeout=settings.http_timeout_seconds,
+        session=session,
+        namespace=target.namespace,
+        deadline=deadline,
+        detail_url=target.redis_url,
+        detail_auth=target.redis_auth,
+    )
+
+
+def slack_webhook(
+    settings: PollerSettings,
+    url: Secret,
+    channel: str | None,
+    *,
+    session: requests.Session | None = None,
+    deadline: float | None = None,
+) -> SlackWebhook:
+    """A Slack webhook with the settings' overrides: the one wiring the poller and `test-notify` use."""
+    return SlackWebhook(
+        url,
+        timeout=settings.http_timeout_seconds,
+        session=session,
+        overrides=message_overrides(channel, settings.slack_username, settings.slack_icon_emoji),
+        deadline=deadline,
+    )
+
+
 def build_watcher(
     settings: PollerSettings,
     *,
@@ -382,31 +421,14 @@ def build_watcher(
     printer = PrintNotifier()
 
     def source_for(target: Target) -> StatsSource:
-        return make_source(
-            target.stats_url,
-            target.auth,
-            timeout=settings.http_timeout_seconds,
-            session=session,
-            namespace=target.namespace,
-            deadline=deadline,
-            detail_url=target.redis_url,
-            detail_auth=target.redis_auth,
-        )
+        return target_source(settings, target, session=session, deadline=deadline)
 
     def notifier_for(target: Target) -> Notifier:
         webhook = target.slack_webhook_url or settings.slack_webhook_url
         if dry_run or webhook is None:
             return printer
-        overrides = message_overrides(
-            target.slack_channel or settings.slack_channel, settings.slack_username, settings.slack_icon_emoji
-        )
-        return SlackWebhook(
-            webhook,
-            timeout=settings.http_timeout_seconds,
-            session=session,
-            overrides=overrides,
-            deadline=deadline,
-        )
+        channel = target.slack_channel or settings.slack_channel
+        return slack_webhook(settings, webhook, channel, session=session, deadline=deadline)
 
     return Watcher(
         config or load_watch_config(settings),
