@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,7 +27,7 @@ from .alerts.config import Target, WatchConfig, load_watch_config
 from .alerts.history import History, Point, rates
 from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, decide, decide_source
 from .alerts.messages import TargetView, render_notices
-from .alerts.persistence import AlertStore
+from .alerts.persistence import AlertStore, TargetState
 from .alerts.persistence.exceptions import StateConflictError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
@@ -58,25 +58,32 @@ class TargetOutcome(StrEnum):
     FAILED = "failed"
 
 
-@dataclass
+@dataclass(frozen=True)
+class Announcement:
+    """What announcing one target's decisions did: posted, left to another invocation, or not delivered."""
+
+    notices: tuple[tuple[str, str], ...] = ()  # (notice, rule) announced by this poll
+    others_announcing: tuple[str, ...] = ()
+    already_announced: tuple[str, ...] = ()
+    # Announced, but the confirming write lost to another invocation: it may announce them again.
+    confirm_lost: tuple[str, ...] = ()
+    sent_by: str | None = None  # the notifier that took the message (posted to Slack, printed)
+    rejected: DeliveryError | None = None
+    transient: DeliveryError | None = None
+
+
+@dataclass(frozen=True)
 class TargetReport:
-    """What one target's poll saw and did."""
+    """What one target's poll saw and did; its outcome is derived, never stored."""
 
     target: str
     checked_at: float
     snapshot: Snapshot | None = None
-    findings: list[Finding] = field(default_factory=list)
+    findings: tuple[Finding, ...] = ()
     source_error: SourceError | None = None
-    notices: list[tuple[str, str]] = field(default_factory=list)
-    others_announcing: list[str] = field(default_factory=list)
-    already_announced: list[str] = field(default_factory=list)
-    sent_by: str | None = None  # the notifier that took the message (posted to Slack, printed)
+    announced: Announcement = Announcement()
     failure: SidekiqWatchError | None = None
-    transient: DeliveryError | None = None
-    rejected: DeliveryError | None = None
     late: bool = False
-    # Announced, but the confirming write lost to another invocation: it may announce them again.
-    confirm_lost: list[str] = field(default_factory=list)
 
     @property
     def outcome(self) -> TargetOutcome:
@@ -84,11 +91,11 @@ class TargetReport:
             return TargetOutcome.NOT_FINISHED
         if self.failure is not None:
             return TargetOutcome.FAILED
-        if self.rejected is not None:
+        if self.announced.rejected is not None:
             return TargetOutcome.REJECTED
-        if self.transient is not None:
+        if self.announced.transient is not None:
             return TargetOutcome.WILL_RETRY
-        if self.notices:
+        if self.announced.notices:
             return TargetOutcome.DELIVERED
         if self.source_error is not None:
             return TargetOutcome.SOURCE_UNREADABLE
@@ -99,11 +106,11 @@ class TargetReport:
         """The outcome in words, for the CLI and the log record."""
         outcome = self.outcome
         if outcome is TargetOutcome.DELIVERED:
-            return self.sent_by or outcome.value
+            return self.announced.sent_by or outcome.value
         if outcome is TargetOutcome.REJECTED:
-            return f"rejected: {self.rejected}"
+            return f"rejected: {self.announced.rejected}"
         if outcome is TargetOutcome.WILL_RETRY:
-            return f"failed, will retry: {self.transient}"
+            return f"failed, will retry: {self.announced.transient}"
         if outcome is TargetOutcome.FAILED:
             return f"failed: {self.failure}"
         if outcome is TargetOutcome.NOT_FINISHED:
@@ -111,6 +118,7 @@ class TargetReport:
         return "nothing to send"
 
     def as_dict(self) -> dict[str, Any]:
+        announced = self.announced
         return {
             "target": self.target,
             "checked_at": datetime.fromtimestamp(self.checked_at, UTC).isoformat(),
@@ -125,10 +133,10 @@ class TargetReport:
                 if self.source_error
                 else None
             ),
-            "notices": [{"notice": notice, "rule": key} for notice, key in self.notices],
-            "others_announcing": self.others_announcing,
-            "confirm_lost": self.confirm_lost,
-            "already_announced": self.already_announced,
+            "notices": [{"notice": notice, "rule": key} for notice, key in announced.notices],
+            "others_announcing": list(announced.others_announcing),
+            "confirm_lost": list(announced.confirm_lost),
+            "already_announced": list(announced.already_announced),
             "outcome": self.outcome.value,
             "delivery": self.delivery,
             "error": str(self.failure) if self.failure else None,
@@ -145,7 +153,7 @@ class PollReport:
 
     @property
     def transient_failures(self) -> list[DeliveryError]:
-        return [t.transient for t in self.targets if t.transient is not None]
+        return [t.announced.transient for t in self.targets if t.announced.transient is not None]
 
     def verdict(self) -> Verdict:
         """The one judgement of a poll: the CLI's exit status maps it; the handler fails on it."""
@@ -204,27 +212,36 @@ class Watcher:
         self.lease_seconds = lease_seconds
 
     def poll_target(self, target: Target) -> TargetReport:
-        report = TargetReport(target=target.name, checked_at=self.clock())
+        """One target, start to end. Each step returns what has been seen so far, so a step that
+        fails still reports everything before it (the figures when the state cannot be loaded)."""
+        seen = TargetReport(target=target.name, checked_at=self.clock())
         try:
-            self._poll(target, report)
+            source = self.source_for(target)
+            # The source first: if the state then cannot be loaded, the figures are still reported.
+            try:
+                seen = replace(seen, snapshot=source.read())
+            except SourceError as exc:
+                seen = replace(seen, source_error=exc)
+            state = self.store.load(target.name)
+            seen, decisions, history = self._decide(target, state, seen)
+            seen = replace(seen, announced=self._announce(target, decisions, history, seen, source))
+            if seen.snapshot is not None:
+                self.store.save_history(target.name, history)
+            return seen
         except SidekiqWatchError as exc:
-            report.failure = exc
+            failure = exc
         except Exception as exc:
             # A library's own error (redis.InvalidResponse, say): this target fails, every other
             # target's report is kept; the traceback goes to the log.
             logging.getLogger("sidekiq_watch").exception("Polling %s failed unexpectedly", target.name)
-            report.failure = SidekiqWatchError(f"{target.name}: unexpected error ({type(exc).__name__})")
-        return report
+            failure = SidekiqWatchError(f"{target.name}: unexpected error ({type(exc).__name__})")
+        return replace(seen, failure=failure)
 
-    def _poll(self, target: Target, report: TargetReport) -> None:
-        now = report.checked_at
-        source = self.source_for(target)
-        # The source first: if the state then cannot be loaded, the figures are still reported.
-        try:
-            report.snapshot = source.read()
-        except SourceError as exc:
-            report.source_error = exc
-        state = self.store.load(target.name)
+    def _decide(
+        self, target: Target, state: TargetState, seen: TargetReport
+    ) -> tuple[TargetReport, list[Decision], History]:
+        """The findings, each rule's decision against its record, and the history with this poll."""
+        now = seen.checked_at
 
         def previous(key: str) -> AlertRecord:
             return state.records.get(key) or AlertRecord(target.name, key)
@@ -232,34 +249,34 @@ class Watcher:
         decisions = [
             decide_source(
                 previous(SOURCE_KEY),
-                str(report.source_error) if report.source_error else None,
+                str(seen.source_error) if seen.source_error else None,
                 now,
                 self.config.source_failures_before_alert,
                 self.config.repeat_interval,
             )
         ]
         history = state.history
-        if report.snapshot is not None:
-            figures = report.snapshot.figures()
+        snapshot = seen.snapshot
+        if snapshot is not None:
+            figures = snapshot.figures()
             figures.update(rates(figures, now, history.latest()))
-            report.findings = evaluate(figures, target.rules, first_poll=history.latest() is None)
-            decisions += [
-                decide(previous(f.key), f, now, self.config.repeat_interval) for f in report.findings
-            ]
-            history = history.appended(history_point(report.snapshot, now), self.config.history_size)
-        self._apply(target, decisions, history, report, source)
-        if report.snapshot is not None:
-            self.store.save_history(target.name, history)
+            findings = evaluate(figures, target.rules, first_poll=history.latest() is None)
+            seen = replace(seen, findings=tuple(findings))
+            decisions += [decide(previous(f.key), f, now, self.config.repeat_interval) for f in findings]
+            history = history.appended(history_point(snapshot, now), self.config.history_size)
+        return seen, decisions, history
 
-    def _apply(
+    def _announce(
         self,
         target: Target,
         decisions: list[Decision],
         history: History,
-        report: TargetReport,
+        seen: TargetReport,
         source: StatsSource,
-    ) -> None:
-        now = report.checked_at
+    ) -> Announcement:
+        now = seen.checked_at
+        already: list[str] = []
+        others: list[str] = []
         claimed: list[tuple[Decision, AlertRecord]] = []
         for decision in decisions:
             before = decision.previous
@@ -268,7 +285,7 @@ class Watcher:
                     decision.finding.status in ("firing", "unknown")
                     and before.status == decision.finding.status
                 ):
-                    report.already_announced.append(decision.finding.key)
+                    already.append(decision.finding.key)
                 if decision.changes_state and not before.claimed_at(now):
                     with contextlib.suppress(
                         StateConflictError
@@ -276,7 +293,7 @@ class Watcher:
                         self.store.save(replace(decision.record, version=before.version + 1))
                 continue
             if before.claimed_at(now):
-                report.others_announcing.append(decision.finding.key)
+                others.append(decision.finding.key)
                 continue
             claim = replace(
                 before,
@@ -287,11 +304,12 @@ class Watcher:
             try:
                 self.store.save(claim)
             except StateConflictError:
-                report.others_announcing.append(decision.finding.key)
+                others.append(decision.finding.key)
             else:
                 claimed.append((decision, claim))
+        quiet = Announcement(others_announcing=tuple(others), already_announced=tuple(already))
         if not claimed:
-            return
+            return quiet
         view = TargetView(target.name, target.web_url, now)
         # Why jobs fail, read only when a retries/dead rule is being announced: one round trip.
         announced = {
@@ -299,7 +317,7 @@ class Watcher:
         }
         explained = announced & set(SETS)
         why = failures_of(source, explained) if explained else {}
-        oldest = (report.snapshot.oldest_jobs or {}) if report.snapshot else {}
+        oldest = (seen.snapshot.oldest_jobs or {}) if seen.snapshot else {}
         payload = render_notices(view, [d for d, _ in claimed], history, why, oldest)
         notifier = self.notifier_for(target)
         try:
@@ -309,18 +327,17 @@ class Watcher:
                 with contextlib.suppress(StateConflictError):  # taken over already: nothing to release
                     self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
             if exc.permanent:
-                report.rejected = exc
-            else:
-                report.transient = exc
-            return
+                return replace(quiet, rejected=exc)
+            return replace(quiet, transient=exc)
+        confirm_lost = []
         for decision, claim in claimed:
-            report.notices.append((decision.notice or "", decision.finding.key))
             try:
                 self.store.save(replace(decision.record, version=claim.version + 1))
             except StateConflictError:
                 # Our lease ran out while posting and another invocation took over: say so.
-                report.confirm_lost.append(decision.finding.key)
-        report.sent_by = notifier.description
+                confirm_lost.append(decision.finding.key)
+        notices = tuple((decision.notice or "", decision.finding.key) for decision, _ in claimed)
+        return replace(quiet, notices=notices, confirm_lost=tuple(confirm_lost), sent_by=notifier.description)
 
     def poll_all(
         self,
@@ -349,10 +366,8 @@ class Watcher:
             if future in done:
                 reports.append(future.result())
             else:
-                late = TargetReport(target=target.name, checked_at=self.clock())
-                late.late = True
-                late.failure = SidekiqWatchError(f"{target.name}: poll did not finish in time")
-                reports.append(late)
+                failure = SidekiqWatchError(f"{target.name}: poll did not finish in time")
+                reports.append(TargetReport(target.name, self.clock(), failure=failure, late=True))
         return reports
 
 

@@ -118,7 +118,7 @@ def test_rule_starting_to_fire_posts_one_message(store: AlertStore, clock: Clock
     sidekiq, slack = Sidekiq(retries=60), Slack()
     [report] = watcher(store, sidekiq, slack, clock).poll_all()
     assert slack.texts == ["🚨 Sidekiq shop: FIRING: retries &gt; 50 (retries is 60)"]
-    assert report.notices == [("firing", "retries > 50")]
+    assert report.announced.notices == (("firing", "retries > 50"),)
     section = slack.sent[0]["blocks"][1]
     assert "*retries* is *60* (threshold &gt; 50)" in section["text"]["text"]
     assert section["accessory"]["url"] == "https://shop.example.com/sidekiq/retries"
@@ -248,7 +248,7 @@ def test_a_concurrent_invocation_during_the_post_posts_nothing(store: AlertStore
     watcher(store, sidekiq, slack, clock).poll_all()
     assert len(slack.sent) == 1
     assert other_slack.sent == []
-    assert reports[0][0].others_announcing == ["retries > 50"]
+    assert reports[0][0].announced.others_announcing == ("retries > 50",)
 
 
 def test_two_invocations_racing_post_exactly_once(store: AlertStore, clock: Clock) -> None:
@@ -320,7 +320,7 @@ def test_transient_slack_failure_is_retried_by_the_next_invocation_at_once(
     sidekiq, slack = Sidekiq(retries=60), Slack()
     slack.fail_with = DeliveryError("Slack", "HTTP 503", permanent=False, status=503)
     [report] = watcher(store, sidekiq, slack, clock).poll_all()
-    assert report.transient is not None
+    assert report.announced.transient is not None
     slack.fail_with = None
     watcher(store, sidekiq, slack, clock).poll_all()
     watcher(store, sidekiq, slack, clock).poll_all()
@@ -332,7 +332,7 @@ def test_permanent_slack_rejection_is_tried_again_next_poll(store: AlertStore, c
     slack.fail_with = DeliveryError("Slack", "HTTP 404 no_service", permanent=True, status=404)
     [report] = watcher(store, sidekiq, slack, clock).poll_all()
     assert report.delivery == "rejected: Slack: HTTP 404 no_service"
-    assert report.transient is None
+    assert report.announced.transient is None
     slack.fail_with = None
     clock.advance(5 * MINUTE)
     watcher(store, sidekiq, slack, clock).poll_all()
@@ -415,7 +415,7 @@ def test_a_confirming_write_that_loses_is_reported_not_ignored(store: AlertStore
     sidekiq, slack = Sidekiq(retries=99), Slack()
     [report] = watcher(LosesConfirms(), sidekiq, slack, clock).poll_all()  # type: ignore[arg-type]
     assert len(slack.sent) == 1
-    assert report.confirm_lost == ["retries > 50"]
+    assert report.announced.confirm_lost == ("retries > 50",)
     assert report.as_dict()["confirm_lost"] == ["retries > 50"]
 
 
@@ -455,3 +455,17 @@ def test_each_poll_ends_in_one_outcome_value(store: AlertStore, clock: Clock) ->
     [unreadable] = w.poll_all()
     assert unreadable.outcome is TargetOutcome.SOURCE_UNREADABLE
     assert unreadable.as_dict()["outcome"] == "source unreadable"
+
+
+def test_a_targets_report_is_a_value_nothing_can_change_after_the_poll() -> None:
+    """Outcomes are values: the handler, the CLI and the log all read the same, unchangeable report."""
+    import dataclasses
+
+    from sidekiq_watch.poll import TargetOutcome, TargetReport
+
+    report = TargetReport("shop", 0.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.failure = None  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.announced.transient = None  # type: ignore[misc]
+    assert report.outcome is TargetOutcome.NOTHING_TO_SEND
