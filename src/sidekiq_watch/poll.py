@@ -274,7 +274,41 @@ class Watcher:
         seen: TargetReport,
         source: StatsSource,
     ) -> Announcement:
-        now = seen.checked_at
+        """Claim what is to be announced, post it as one message, then confirm or release the claims."""
+        quiet, claimed = self._claim(decisions, seen.checked_at)
+        if not claimed:
+            return quiet
+        view = TargetView(target.name, target.web_url, seen.checked_at)
+        # Why jobs fail, read only when a retries/dead rule is being announced: one round trip.
+        announced = {
+            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
+        }
+        explained = announced & set(SETS)
+        why = failures_of(source, explained) if explained else {}
+        oldest = (seen.snapshot.oldest_jobs or {}) if seen.snapshot else {}
+        payload = render_notices(view, [d for d, _ in claimed], history, why, oldest)
+        notifier = self.notifier_for(target)
+        try:
+            notifier.post(payload)
+        except DeliveryError as exc:
+            for _, claim in claimed:  # not announced: release, so the next attempt decides again
+                with contextlib.suppress(StateConflictError):  # taken over already: nothing to release
+                    self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
+            return replace(quiet, rejected=exc) if exc.permanent else replace(quiet, transient=exc)
+        confirm_lost = []
+        for decision, claim in claimed:
+            try:
+                self.store.save(replace(decision.record, version=claim.version + 1))
+            except StateConflictError:
+                # Our lease ran out while posting and another invocation took over: say so.
+                confirm_lost.append(decision.finding.key)
+        notices = tuple((decision.notice or "", decision.finding.key) for decision, _ in claimed)
+        return replace(quiet, notices=notices, confirm_lost=tuple(confirm_lost), sent_by=notifier.description)
+
+    def _claim(
+        self, decisions: list[Decision], now: float
+    ) -> tuple[Announcement, list[tuple[Decision, AlertRecord]]]:
+        """Each notice claimed with a leased conditional write; quiet changes saved; the rest reported."""
         already: list[str] = []
         others: list[str] = []
         claimed: list[tuple[Decision, AlertRecord]] = []
@@ -307,37 +341,7 @@ class Watcher:
                 others.append(decision.finding.key)
             else:
                 claimed.append((decision, claim))
-        quiet = Announcement(others_announcing=tuple(others), already_announced=tuple(already))
-        if not claimed:
-            return quiet
-        view = TargetView(target.name, target.web_url, now)
-        # Why jobs fail, read only when a retries/dead rule is being announced: one round trip.
-        announced = {
-            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
-        }
-        explained = announced & set(SETS)
-        why = failures_of(source, explained) if explained else {}
-        oldest = (seen.snapshot.oldest_jobs or {}) if seen.snapshot else {}
-        payload = render_notices(view, [d for d, _ in claimed], history, why, oldest)
-        notifier = self.notifier_for(target)
-        try:
-            notifier.post(payload)
-        except DeliveryError as exc:
-            for _, claim in claimed:  # not announced: release, so the next attempt decides again
-                with contextlib.suppress(StateConflictError):  # taken over already: nothing to release
-                    self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
-            if exc.permanent:
-                return replace(quiet, rejected=exc)
-            return replace(quiet, transient=exc)
-        confirm_lost = []
-        for decision, claim in claimed:
-            try:
-                self.store.save(replace(decision.record, version=claim.version + 1))
-            except StateConflictError:
-                # Our lease ran out while posting and another invocation took over: say so.
-                confirm_lost.append(decision.finding.key)
-        notices = tuple((decision.notice or "", decision.finding.key) for decision, _ in claimed)
-        return replace(quiet, notices=notices, confirm_lost=tuple(confirm_lost), sent_by=notifier.description)
+        return Announcement(others_announcing=tuple(others), already_announced=tuple(already)), claimed
 
     def poll_all(
         self,

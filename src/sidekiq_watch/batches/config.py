@@ -162,15 +162,13 @@ def _route(raw: object, where: str, defaults: Mapping[str, Mapping[str, Any]]) -
     return Route(name, tuple(channels), tuple(events), patterns["description"], patterns["bid"], options)
 
 
-def parse_batch_config(document: object, origin: str) -> BatchConfig:
-    data = _mapping(document, origin)
-    unknown = set(data) - TOP_FIELDS
-    if unknown:
-        raise ConfigError(f"{origin}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
-    problems: list[str] = []  # every channel's and route's problems, told at once
+def _channel_defaults(
+    channels: object, problems: list[str]
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, tuple[str, ...]]]:
+    """Each channel's global defaults and the destinations a batch may choose (``allow_destinations``)."""
     defaults: dict[str, Mapping[str, Any]] = {}
     allow: dict[str, tuple[str, ...]] = {}
-    for name, options in _mapping(data.get("channels"), "channels").items():
+    for name, options in _mapping(channels, "channels").items():
         checked = gather(problems, partial(_mapping, options, f"channels.{name}"))
         if checked is None:
             continue
@@ -182,20 +180,33 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
         defaults[str(name)] = {k: v for k, v in checked.items() if k != CHANNEL_CONFIG_ONLY}
     for name, options in defaults.items():  # validate every default on its own, even if no route uses it
         gather(problems, partial(build_channel, name, options, f"channels.{name}"))
-    raw_routes = data.get("routes")
-    found: list[Route | None]
+    return defaults, allow
+
+
+def _routes(
+    raw_routes: object, defaults: dict[str, Mapping[str, Any]], origin: str, problems: list[str]
+) -> list[Route | None]:
+    """The routes as written; without any, one default route to every channel."""
     if raw_routes is None:
         if not defaults and not problems:
             problems.append(f"{origin}: no channels configured")
-        found = [gather(problems, partial(_route, {"name": "default"}, "routes[default]", defaults))]
-    elif not isinstance(raw_routes, list) or not raw_routes:
+        return [gather(problems, partial(_route, {"name": "default"}, "routes[default]", defaults))]
+    if not isinstance(raw_routes, list) or not raw_routes:
         problems.append("routes: expected a non-empty list")
-        found = []
-    else:
-        found = [
-            gather(problems, partial(_route, raw, f"routes[{i}]", defaults))
-            for i, raw in enumerate(raw_routes)
-        ]
+        return []
+    return [
+        gather(problems, partial(_route, raw, f"routes[{i}]", defaults)) for i, raw in enumerate(raw_routes)
+    ]
+
+
+def parse_batch_config(document: object, origin: str) -> BatchConfig:
+    data = _mapping(document, origin)
+    unknown = set(data) - TOP_FIELDS
+    if unknown:
+        raise ConfigError(f"{origin}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    problems: list[str] = []  # every channel's and route's problems, told at once
+    defaults, allow = _channel_defaults(data.get("channels"), problems)
+    found = _routes(data.get("routes"), defaults, origin, problems)
     web_url = data.get("web_url")
     if web_url is not None and not isinstance(web_url, str):
         problems.append(f"web_url: expected a URL, got {kind_of(web_url)}")
