@@ -166,12 +166,17 @@ def test_an_alert_reaches_a_slack_stand_in_from_sam(sam_local: SamLocal, tmp_pat
             },
         )
         response, _ = invoke(sam_local, "PollerFunction", SCHEDULED, env_vars)
+        expected, status = stand_in("PollerFunction", SCHEDULED, env_vars, tmp_path / "home")
     [target] = response["targets"]
     assert target["outcome"] == "delivered", target
-    [posted] = slack.received
+    posted, posted_by_stand_in = slack.received
     assert posted.path == "/services/T0/B0/local"
     assert "retries is 75" in posted.json()["text"]
-    assert [request.path for request in sidekiq.received] == ["/stats.json"]
+    assert [request.path for request in sidekiq.received] == ["/stats.json", "/stats.json"]
+    # The same message and the same answer from the stand-in, for the same event and variables.
+    assert status == 0
+    assert comparable(posted_by_stand_in.json()) == comparable(posted.json())
+    assert comparable(expected) == comparable(response)
 
 
 def test_a_batch_is_delivered_once_across_two_calls_of_a_warm_container(
