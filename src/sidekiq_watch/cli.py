@@ -13,11 +13,14 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import BatchRequestError, ConfigError, DeliveryError
 from .verdict import Verdict
+
+if TYPE_CHECKING:
+    from .checks import CheckReport
 
 # Each verdict of `poll` and `check` (sidekiq_watch.verdict), its exit status and its words:
 # --help, README and the code read this one table.
@@ -337,8 +340,6 @@ def _check(args: argparse.Namespace) -> int:
     if args.config:
         env["SIDEKIQ_WATCH_CONFIG"] = args.config
     poller, batch = load_all_settings(env)
-    out = sys.stdout
-    paint = _painter(out)
 
     def progress(message: str) -> None:
         if sys.stderr.isatty():
@@ -350,31 +351,36 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        rows = [["", "what", "", "detail"]]
-        for item in report.checks:
-            mark = paint("ok", GREEN) if item.ok else paint("FAIL", RED)
-            rows.append([mark, item.area, item.name, item.detail])
-        print("\n".join(_table(rows)), file=out)
-        for target in report.targets:
-            latency = f"{target.latency_ms:.0f} ms" if target.latency_ms is not None else "-"
-            described = f"({target.shape or 'unreadable'}, {latency})"
-            print(
-                f"\n{target.name}  {paint(target.location, DIM)}  {described}",
-                file=out,
-            )
-            if target.error:
-                print(f"  {paint('cannot read', RED)}: {target.error}", file=out)
-                continue
-            colours = {"firing": RED, "ok": GREEN, "unknown": YELLOW}
-            rows = [["  figure", "value", "rule", "state"]]
-            for row in target.rows:
-                value = "-" if row["value"] is None else f"{row['value']:g}"
-                state = row["status"].upper() + (f" ({row['severity']})" if row["severity"] else "")
-                rows.append([f"  {row['figure']}", value, row["rule"], paint(state, colours[row["status"]])])
-            print("\n".join(_table(rows)), file=out)
-        code, words = VERDICTS[report.verdict()]
-        print(f"\n{paint(words, GREEN if code == EXIT_OK else RED)}", file=out)
+        _print_check(report, sys.stdout)
     return VERDICTS[report.verdict()][0]
+
+
+def _print_check(report: CheckReport, out: Any) -> None:
+    """What was checked, then each target's figures against its rules, then the verdict in words."""
+    paint = _painter(out)
+    rows = [["", "what", "", "detail"]]
+    for item in report.checks:
+        mark = paint("ok", GREEN) if item.ok else paint("FAIL", RED)
+        rows.append([mark, item.area, item.name, item.detail])
+    print("\n".join(_table(rows)), file=out)
+    colours = {"firing": RED, "ok": GREEN, "unknown": YELLOW}
+    for target in report.targets:
+        latency = f"{target.latency_ms:.0f} ms" if target.latency_ms is not None else "-"
+        print(
+            f"\n{target.name}  {paint(target.location, DIM)}  ({target.shape or 'unreadable'}, {latency})",
+            file=out,
+        )
+        if target.error:
+            print(f"  {paint('cannot read', RED)}: {target.error}", file=out)
+            continue
+        rows = [["  figure", "value", "rule", "state"]]
+        for row in target.rows:
+            value = "-" if row["value"] is None else f"{row['value']:g}"
+            state = row["status"].upper() + (f" ({row['severity']})" if row["severity"] else "")
+            rows.append([f"  {row['figure']}", value, row["rule"], paint(state, colours[row["status"]])])
+        print("\n".join(_table(rows)), file=out)
+    code, words = VERDICTS[report.verdict()]
+    print(f"\n{paint(words, GREEN if code == EXIT_OK else RED)}", file=out)
 
 
 def _test_notify(args: argparse.Namespace) -> int:
