@@ -193,3 +193,9 @@ def test_every_variable_the_template_gives_a_function_is_one_its_settings_declar
         given = {name for name in {*spec.environment, *spec.unresolved} if not name.startswith("POWERTOOLS_")}
         declared = {f.metadata["variable"] for f in fields(settings)}
         assert given - declared == set(), function
+
+
+def test_a_batch_token_header_that_is_no_header_name_is_refused_naming_it() -> None:
+    """Was accepted, and then no request could ever carry it: every callback got 401."""
+    with pytest.raises(ConfigError, match="BATCH_AUTH_TOKEN_HEADER: not a valid header name 'X-Token:'"):
+        load_batch_settings({"BATCH_AUTH_TOKEN": "s3cr3t-t", "BATCH_AUTH_TOKEN_HEADER": "X-Token: "})
