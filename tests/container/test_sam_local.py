@@ -9,7 +9,9 @@ How the engine, image and networking are made: tests/support/sam_local.py.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import subprocess
 import time
@@ -21,7 +23,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.conftest import EVENTS, ROOT, SUMMARY
+from tests.conftest import EVENTS, ROOT, SECRET_MARK, SUMMARY
 from tests.support.real_sidekiq import free_port
 from tests.support.sam_local import SamLocal, clean_environment, container_engine, sam_build, sam_cli
 from tests.support.servers import Reply, json_reply, local_server
@@ -65,8 +67,10 @@ def sam_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
 
 
 def invoke(sam_local: SamLocal, function: str, event: Path, env_vars: Path) -> tuple[Any, str]:
+    """SAM's response and the function's log; no secret in either (secrets here carry SECRET_MARK)."""
     started = time.monotonic()
     result = sam_local.invoke(function, event, env_vars)
+    assert SECRET_MARK not in result.stdout + result.stderr
     TIMES.setdefault(f"sam local invoke {function} (cold)", time.monotonic() - started)
     assert result.returncode == 0, result.stderr[-3000:]
     reported = re.search(
@@ -160,7 +164,7 @@ def test_an_alert_reaches_a_slack_stand_in_from_sam(sam_local: SamLocal, tmp_pat
                 "PollerFunction": {
                     "SIDEKIQ_STATS_URL": f"{sidekiq.url}/stats.json",
                     "SIDEKIQ_SOURCE_NAME": "shop",
-                    "SLACK_WEBHOOK_URL": f"{slack.url}/services/T0/B0/local",
+                    "SLACK_WEBHOOK_URL": f"{slack.url}/services/T0/B0/{SECRET_MARK}-hook",
                     "STATE_TABLE": "",
                 }
             },
@@ -170,7 +174,7 @@ def test_an_alert_reaches_a_slack_stand_in_from_sam(sam_local: SamLocal, tmp_pat
     [target] = response["targets"]
     assert target["outcome"] == "delivered", target
     posted, posted_by_stand_in = slack.received
-    assert posted.path == "/services/T0/B0/local"
+    assert posted.path == f"/services/T0/B0/{SECRET_MARK}-hook"
     assert "retries is 75" in posted.json()["text"]
     assert [request.path for request in sidekiq.received] == ["/stats.json", "/stats.json"]
     # The same message and the same answer from the stand-in, for the same event and variables.
@@ -194,13 +198,16 @@ def test_a_batch_is_delivered_once_across_two_calls_of_a_warm_container(
             {
                 "BatchNotificationsFunction": {
                     "BATCH_CONFIG": json.dumps(config),
-                    "BATCH_AUTH_USERNAME": "sidekiq",
-                    "BATCH_AUTH_PASSWORD": "change-me",
+                    "BATCH_AUTH_USERNAME": "sidekiq",  # the template declares Basic's pair, not a token
+                    "BATCH_AUTH_PASSWORD": f"{SECRET_MARK}-pw",
                     "DELIVERY_TABLE": "",
                 }
             },
         )
-        with sam_local.start_lambda(env_vars, port):
+        event = json.loads(BATCH_EVENT.read_text())
+        credentials = base64.b64encode(f"sidekiq:{SECRET_MARK}-pw".encode()).decode()
+        event["headers"]["authorization"] = f"Basic {credentials}"
+        with sam_local.start_lambda(env_vars, port) as log:
             client = boto3.client(
                 "lambda",
                 endpoint_url=f"http://127.0.0.1:{port}",
@@ -211,10 +218,14 @@ def test_a_batch_is_delivered_once_across_two_calls_of_a_warm_container(
             for call in ("cold", "warm"):
                 started = time.monotonic()
                 answer = client.invoke(
-                    FunctionName="BatchNotificationsFunction", Payload=BATCH_EVENT.read_bytes()
+                    FunctionName="BatchNotificationsFunction", Payload=json.dumps(event).encode()
                 )
                 TIMES[f"start-lambda BatchNotificationsFunction ({call})"] = time.monotonic() - started
                 answers.append(json.loads(answer["Payload"].read()))
+            # Read without moving the offset SAM writes at (the file is shared with it).
+            logged = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+    assert "START RequestId" in logged  # the functions' output is in it
+    assert SECRET_MARK not in logged
     first, second = (json.loads(answer["body"]) for answer in answers)
     assert [d["status"] for d in first["deliveries"]] == ["delivered"], first
     assert [d["status"] for d in second["deliveries"]] == ["already_delivered"], second

@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from tests.conftest import ROOT
 from tests.support.docker_proxy import DockerApiProxy
@@ -372,7 +373,7 @@ class SamLocal:
         )
 
     @contextlib.contextmanager
-    def start_lambda(self, env_vars: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    def start_lambda(self, env_vars: Path, port: int) -> Iterator[IO[str]]:
         """``sam local start-lambda`` with warm containers: a function's container is kept between calls."""
         log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
         process = subprocess.Popen(
@@ -393,7 +394,7 @@ class SamLocal:
                     log.seek(0)
                     raise AssertionError(f"sam local start-lambda did not start: {log.read()[-3000:]}")
                 time.sleep(0.5)
-            yield process
+            yield log  # what SAM and the functions print, for the caller to read
         finally:
             process.send_signal(signal.SIGINT)
             try:
