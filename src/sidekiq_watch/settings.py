@@ -69,6 +69,11 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def is_header_name(value: str) -> bool:
+    """What an HTTP header name can never contain (a user who wrote 'X-Token: ' meant the name)."""
+    return not any(c in value for c in " :\r\n")
+
+
 def stats_scheme(url: str) -> SourceScheme | None:
     """Which kind of source a stats location is, or None if sidekiq-watch cannot read it."""
     scheme = urlsplit(url).scheme.lower()
@@ -158,7 +163,7 @@ def target_problems(url: str | None, auth: StatsAuth, names: TargetFields) -> li
         problems.append(f"{names.username} and {names.password}: set both for HTTP Basic, or neither")
     if auth.token is not None and auth.password is not None:
         problems.append(f"{names.token}: set either a token or a username/password, not both")
-    if any(c in auth.token_header for c in " :\r\n"):
+    if not is_header_name(auth.token_header):
         problems.append(f"{names.token_header}: not a valid header name {auth.token_header!r}")
     return problems
 
@@ -240,7 +245,7 @@ def _one_of(options: tuple[str, ...]) -> Reader:
 
 def _header_name(raw: str | None, name: str, problems: list[str]) -> str:
     value = raw or "Authorization"
-    if any(c in value for c in " :\r\n"):
+    if not is_header_name(value):
         problems.append(f"{name}: not a valid header name {value!r}")
     return value
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.container
 SCHEDULED = EVENTS / "scheduled.json"
 BATCH_EVENT = EVENTS / "batch-complete-with-failures.json"
 ENV_VARS = EVENTS / "env.json"
-STAND_IN = ROOT / ".venv" / "bin" / "sidekiq-watch"
 TIMES: dict[str, float] = {}
 
 
@@ -85,8 +85,19 @@ def stand_in(function: str, event: Path, env_vars: Path, home: Path) -> tuple[An
     """`sidekiq-watch invoke`, as a user without Docker runs it, given the same environment as SAM."""
     home.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [str(STAND_IN), "invoke", function, "--event", str(event), "--env-vars", str(env_vars)],
-        env=clean_environment(home),
+        [
+            sys.executable,
+            "-m",
+            "sidekiq_watch.cli",
+            "invoke",
+            function,
+            "--event",
+            str(event),
+            "--env-vars",
+            str(env_vars),
+        ],
+        env=clean_environment(home, PYTHONPATH=os.pathsep.join(sys.path)),
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,

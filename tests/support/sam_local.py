@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from tests.conftest import ROOT
+from tests.conftest import FAKE_AWS, ROOT
 from tests.support.docker_proxy import DockerApiProxy
 from tests.support.real_sidekiq import MIRROR, unavailable
 
@@ -76,15 +76,16 @@ def image_tag() -> str:
     return f"sidekiq-watch-lambda-{hashlib.sha256(inputs.encode()).hexdigest()[:12]}:python3.13"
 
 
-def lambda_python() -> str:
+def lambda_python(version: str = "3.13") -> str:
+    """The Lambda runtime's Python, found or fetched as `make lambda-artifact` does."""
     found = subprocess.run(
-        ["sh", str(ROOT / "scripts" / "lambda-python.sh"), "3.13"],
+        ["sh", str(ROOT / "scripts" / "lambda-python.sh"), version],
         capture_output=True,
         text=True,
         check=False,
     )
     if found.returncode != 0:
-        unavailable(f"no Python 3.13 to compile the image's bytecode with: {found.stderr.strip()}")
+        unavailable(f"no Python {version} (the Lambda runtime's) to be had: {found.stderr.strip()}")
     return found.stdout.strip()
 
 
@@ -294,14 +295,6 @@ def container_engine() -> Iterator[tuple[Engine, DockerApiProxy]]:
 
 SAM_CLI = "aws-sam-cli>=1.120,<2"
 SAM_VENV = ROOT / "build" / "sam-cli"
-# What SAM and the stand-in are given of the shell: SAM lets the shell override declared variables,
-# so a developer's exported SLACK_WEBHOOK_URL must not reach either.
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 def sam_cli() -> Path:
@@ -337,7 +330,16 @@ def sam_build(sam: Path, build_dir: Path) -> Path:
 
 
 def clean_environment(home: Path, **extra: str) -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "HOME": str(home), "SAM_CLI_TELEMETRY": "0", **FAKE_AWS, **extra}
+    """What SAM and the stand-in are given of the shell: SAM lets the shell override declared variables,
+    so a developer's exported SLACK_WEBHOOK_URL must reach neither."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **FAKE_AWS,
+        **extra,
+    }
 
 
 class SamLocal:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EVENTS, ROOT
+from tests.support.sam_local import lambda_python
 
 pytestmark = pytest.mark.build
 RUNTIME_VERSION = "3.13"  # template.yaml's python3.13
@@ -23,14 +24,7 @@ FOR_THIS_MACHINE = f"LAMBDA_PLATFORM=manylinux2014_{platform.machine()}"
 @pytest.fixture(scope="module")
 def runtime_python() -> str:
     """The Lambda runtime's Python, found or fetched as `make lambda-artifact` does (the builds use it)."""
-    found = subprocess.run(
-        ["sh", "scripts/lambda-python.sh", RUNTIME_VERSION], cwd=ROOT, capture_output=True, text=True
-    )
-    if found.returncode != 0:
-        if os.environ.get("SIDEKIQ_WATCH_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(f"no Python {RUNTIME_VERSION} to compile the artifacts with: {found.stderr}")
-        pytest.skip(f"no Python {RUNTIME_VERSION}: {found.stderr.strip()}")
-    return found.stdout.strip()
+    return lambda_python(RUNTIME_VERSION)
 
 
 def build(target: str, directory: Path, *extra: str) -> Path:
