@@ -100,8 +100,9 @@ def _check_url(name: str, value: str, problems: list[str], *, secret: bool) -> N
         log.warning("%s uses plain http:// to %s: what is sent travels unencrypted", name, host)
     if parts.scheme not in ("http", "https") or not host:
         if secret and ":" in value.split("/")[0]:
+            # Never the scheme as typed: a token pasted here (xoxb…:…) would be shown.
             problems.append(
-                f"{name}: unknown reference scheme {value.split(':')[0]!r}; "
+                f"{name}: neither a URL nor a reference (value not shown: it is a secret); "
                 f"use https://…, ssm:/name or secretsmanager:name"
             )
         else:

@@ -66,9 +66,11 @@ def test_malformed_webhook_url_is_rejected_without_showing_it() -> None:
     assert "s3cr3t" not in str(caught.value)
 
 
-def test_unknown_reference_scheme_is_named() -> None:
-    with pytest.raises(ConfigError, match="SLACK_WEBHOOK_URL: unknown reference scheme 'vault'"):
-        load_poller_settings({**BASE, "SLACK_WEBHOOK_URL": "vault:secret/slack"})
+@pytest.mark.parametrize("value", ["vault:secret/slack", "xoxbS3CR3T:abc/def"])
+def test_a_value_that_is_neither_url_nor_reference_is_refused_without_showing_any_of_it(value: str) -> None:
+    with pytest.raises(ConfigError, match="SLACK_WEBHOOK_URL: neither a URL nor a reference") as caught:
+        load_poller_settings({**BASE, "SLACK_WEBHOOK_URL": value})
+    assert value.split(":")[0] not in str(caught.value)
 
 
 def test_empty_reference_is_rejected() -> None:

@@ -16,6 +16,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
+from ..destinations import Destinations, RecipientPattern, parse_recipients, recipient_allowed
 from ..errors import BatchRequestError, ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, resolve_reference
 from .channels import Channel, build_channel
@@ -36,7 +37,11 @@ BATCH_SETTABLE: dict[str, frozenset[str]] = {
 # Options that say where a message goes: a batch may set one only to a value matching one of the
 # channel's allow_destinations patterns (and never to a secret reference).
 DESTINATIONS = frozenset({"webhook_url", "url", "topic_arn", "server", "address"})
-CHANNEL_CONFIG_ONLY = "allow_destinations"
+# Who gets an e-mail: a batch may name only addresses matching the channel's allow_recipients.
+RECIPIENTS = frozenset({"to", "cc", "bcc", "reply_to"})
+MAX_BATCH_RECIPIENTS = 20
+ALLOW_DESTINATIONS, ALLOW_RECIPIENTS = "allow_destinations", "allow_recipients"
+CHANNEL_CONFIG_ONLY = frozenset({ALLOW_DESTINATIONS, ALLOW_RECIPIENTS})
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ class BatchConfig:
     routes: tuple[Route, ...]
     web_url: str | None = None
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    allow_destinations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    allow_destinations: Mapping[str, Destinations] = field(default_factory=dict)
+    allow_recipients: Mapping[str, tuple[RecipientPattern, ...]] = field(default_factory=dict)
 
     def route_for(self, event: BatchEvent) -> Route | None:
         return next((route for route in self.routes if route.matches(event)), None)
@@ -86,8 +92,12 @@ class BatchConfig:
                 problems.append(f"{where}: expected a mapping of options")
                 continue
             base = (route.options.get(name) if route else None) or self.defaults[name]
-            refused = [key for key, value in options.items() if not self._may_set(name, base, key, value)]
-            problems += [f"{where}.{str(key)[:100]}: a batch may not set this" for key in refused]
+            refused = [
+                f"{where}.{str(key)[:100]}: {why}"
+                for key, value in options.items()
+                if (why := self._refusal(name, base, key, value))
+            ]
+            problems += refused
             if not refused:
                 channel = gather(problems, partial(build_channel, name, merge(base, options), where))
                 if channel is not None:
@@ -96,17 +106,40 @@ class BatchConfig:
             raise BatchRequestError(problems)
         return "the batch's own (notify)", tuple(channels)
 
-    def _may_set(self, name: str, base: Mapping[str, Any], key: object, value: object) -> bool:
+    def _refusal(self, name: str, base: Mapping[str, Any], key: object, value: object) -> str | None:
+        """Why a batch may not set option ``key`` of channel ``name`` to ``value``; None if it may."""
+        refused = "a batch may not set this"
         if isinstance(value, str) and value.startswith(REFERENCE_PREFIXES):
-            return False  # a batch must not make the function read (and send) a parameter
-        if key in BATCH_SETTABLE.get(str(base.get("type", name)), frozenset()):
-            return True
-        patterns = self.allow_destinations.get(name, ())
-        return (
+            return refused  # a batch must not make the function read (and send) a parameter
+        kind = str(base.get("type", name))
+        if kind == "email" and key in RECIPIENTS:
+            return self._recipients_refusal(name, value)
+        if key in BATCH_SETTABLE.get(kind, frozenset()):
+            return None
+        destinations = self.allow_destinations.get(name)
+        if (
             key in DESTINATIONS
             and isinstance(value, str)
-            and any(fnmatch.fnmatchcase(value, p) for p in patterns)
-        )
+            and destinations
+            and destinations.allows(key, value)
+        ):
+            return None
+        if key in DESTINATIONS and destinations:
+            return f"not a destination the channel's {ALLOW_DESTINATIONS} lets a batch choose"
+        return refused
+
+    def _recipients_refusal(self, name: str, value: object) -> str | None:
+        patterns = self.allow_recipients.get(name)
+        if not patterns:
+            return f"a batch may choose recipients only where the channel sets {ALLOW_RECIPIENTS}"
+        addresses = [value] if isinstance(value, str) else value
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            return "expected an e-mail address or a list of them"
+        if len(addresses) > MAX_BATCH_RECIPIENTS:
+            return f"at most {MAX_BATCH_RECIPIENTS} addresses"
+        if not all(recipient_allowed(address, patterns) for address in addresses):
+            return f"every address must be a plain address matching the channel's {ALLOW_RECIPIENTS}"
+        return None
 
 
 def merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,25 +195,41 @@ def _route(raw: object, where: str, defaults: Mapping[str, Mapping[str, Any]]) -
     return Route(name, tuple(channels), tuple(events), patterns["description"], patterns["bid"], options)
 
 
+def _patterns(options: Mapping[str, Any], option: str, where: str, problems: list[str]) -> list[str]:
+    patterns = options.get(option, [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+        problems.append(f"{where}.{option}: expected a list of patterns")
+        return []
+    return patterns
+
+
 def _channel_defaults(
     channels: object, problems: list[str]
-) -> tuple[dict[str, Mapping[str, Any]], dict[str, tuple[str, ...]]]:
-    """Each channel's global defaults and the destinations a batch may choose (``allow_destinations``)."""
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, Destinations], dict[str, tuple[RecipientPattern, ...]]]:
+    """Each channel's global defaults, and what a batch may choose: ``allow_destinations`` and
+    ``allow_recipients``."""
     defaults: dict[str, Mapping[str, Any]] = {}
-    allow: dict[str, tuple[str, ...]] = {}
+    destinations: dict[str, Destinations] = {}
+    recipients: dict[str, tuple[RecipientPattern, ...]] = {}
     for name, options in _mapping(channels, "channels").items():
         checked = gather(problems, partial(_mapping, options, f"channels.{name}"))
         if checked is None:
             continue
-        patterns = checked.get(CHANNEL_CONFIG_ONLY, [])
-        if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
-            problems.append(f"channels.{name}.{CHANNEL_CONFIG_ONLY}: expected a list of glob patterns")
-        else:
-            allow[str(name)] = tuple(patterns)
-        defaults[str(name)] = {k: v for k, v in checked.items() if k != CHANNEL_CONFIG_ONLY}
+        where = f"channels.{name}"
+        allowed = _patterns(checked, ALLOW_DESTINATIONS, where, problems)
+        if allowed and (
+            parsed := gather(problems, partial(Destinations.parse, allowed, f"{where}.{ALLOW_DESTINATIONS}"))
+        ):
+            destinations[str(name)] = parsed
+        addresses = _patterns(checked, ALLOW_RECIPIENTS, where, problems)
+        if addresses and (
+            chosen := gather(problems, partial(parse_recipients, addresses, f"{where}.{ALLOW_RECIPIENTS}"))
+        ):
+            recipients[str(name)] = chosen
+        defaults[str(name)] = {k: v for k, v in checked.items() if k not in CHANNEL_CONFIG_ONLY}
     for name, options in defaults.items():  # validate every default on its own, even if no route uses it
         gather(problems, partial(build_channel, name, options, f"channels.{name}"))
-    return defaults, allow
+    return defaults, destinations, recipients
 
 
 def _routes(
@@ -205,14 +254,15 @@ def parse_batch_config(document: object, origin: str) -> BatchConfig:
     if unknown:
         raise ConfigError(f"{origin}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     problems: list[str] = []  # every channel's and route's problems, told at once
-    defaults, allow = _channel_defaults(data.get("channels"), problems)
+    defaults, destinations, recipients = _channel_defaults(data.get("channels"), problems)
     found = _routes(data.get("routes"), defaults, origin, problems)
     web_url = data.get("web_url")
     if web_url is not None and not isinstance(web_url, str):
         problems.append(f"web_url: expected a URL, got {kind_of(web_url)}")
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))  # a default's problem once, not once per route
-    return BatchConfig(tuple(route for route in found if route is not None), web_url, defaults, allow)
+    routes = tuple(route for route in found if route is not None)
+    return BatchConfig(routes, web_url, defaults, destinations, recipients)
 
 
 def load_batch_config(reference: str | None) -> BatchConfig:

@@ -108,8 +108,30 @@ def depth_of(value: Any) -> int:
     return deepest
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a key or text anywhere in ``value`` is no Unicode text (a lone surrogate, which JSON's
+    \\ud800 escapes can carry): no channel, log or encoder downstream can take it."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def _bounded(document: dict[str, Any]) -> Reply | None:
     for key, value in document.items():
+        if _has_lone_surrogate(key) or _has_lone_surrogate(value):
+            shown = str(key).encode("utf-8", "replace").decode("utf-8")[:100]
+            return _problem(422, f"field {shown!r} holds text that is not valid Unicode (a lone surrogate)")
         if depth_of(value) > MAX_FIELD_DEPTH:
             return _problem(
                 422,

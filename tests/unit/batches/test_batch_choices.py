@@ -71,7 +71,7 @@ def test_a_batch_that_names_nothing_follows_the_routes(tmp_path: Path) -> None:
     ("notify", "named"),
     [
         ({"pager": {}}, "notify.pager: no such channel"),
-        ({"hook": {"url": "https://evil.example.com/steal"}}, "notify.hook.url: a batch may not set this"),
+        ({"hook": {"url": "https://evil.example.com/steal"}}, "notify.hook.url: not a destination"),
         ({"slack": {"webhook_url": "https://hooks.slack.com/services/T9/B9/x"}}, "notify.slack.webhook_url"),
         ({"slack": {"channel": "ssm:/sidekiq-watch/slack-webhook-url"}}, "notify.slack.channel"),
         ({"hook": {"headers": {"Authorization": "x"}}}, "notify.hook.headers"),

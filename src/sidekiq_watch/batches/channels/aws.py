@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -51,6 +52,34 @@ def _aws_delivery_error(location: str, exc: Exception) -> DeliveryError:
     )
 
 
+# Placeholders a subject may name: replaced as plain text, never as a format template (a format spec
+# such as {bid:>1099511627776} would allocate without bound, {bid.__class__} would show internals).
+SUBJECT_PLACEHOLDERS = ("title", "bid", "event", "description")
+MAX_SUBJECT_CHARS = 250
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def subject_problem(template: str) -> str | None:
+    """What is wrong with a subject template, or None; only the documented placeholders are known."""
+    for match in _PLACEHOLDER.finditer(template):
+        if match.group(0) not in ("{{", "}}") and match.group(1) not in SUBJECT_PLACEHOLDERS:
+            known = ", ".join(f"{{{name}}}" for name in SUBJECT_PLACEHOLDERS)
+            return f"unknown placeholder {match.group(0)[:40]!r}; use {known}"
+    return None
+
+
+def fill_subject(template: str, values: dict[str, str]) -> str:
+    """The subject with each placeholder replaced by its value as text, on one line, bounded."""
+
+    def replace(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if whole in ("{{", "}}"):
+            return whole[0]
+        return values.get(match.group(1), whole)
+
+    return " ".join(_PLACEHOLDER.sub(replace, template).split())[:MAX_SUBJECT_CHARS]
+
+
 @dataclass(frozen=True)
 class EmailChannel:
     """E-mail with text and HTML bodies, through Amazon SES (default) or SMTP (``via: smtp``)."""
@@ -71,13 +100,9 @@ class EmailChannel:
         [sender] = options.addresses("from", required=True)[:1]
         subject = options.text("subject")
         if subject is not None:
-            try:
-                subject.format(bid="", event="", description="", title="")
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ConfigError(
-                    f"{options.where}.subject: unknown placeholder {exc}; use {{title}}, {{bid}}, "
-                    "{{event}}, {{description}}"
-                ) from None
+            problem = subject_problem(subject)
+            if problem:
+                raise ConfigError(f"{options.where}.subject: {problem}")
         return cls(
             name,
             sender,
@@ -93,8 +118,14 @@ class EmailChannel:
         )
 
     def deliver(self, event: BatchEvent, resources: Resources) -> str:
-        subject = (self.subject or "{title}").format(
-            bid=event.bid, event=event.event, description=event.status.description or "", title=title(event)
+        subject = fill_subject(
+            self.subject or "{title}",
+            {
+                "bid": event.bid,
+                "event": event.event,
+                "description": event.status.description or "",
+                "title": title(event),
+            },
         )
         if self.smtp is not None:
             return self.smtp.send(
@@ -105,7 +136,7 @@ class EmailChannel:
             "Destination": {"ToAddresses": self.to, "CcAddresses": self.cc, "BccAddresses": self.bcc},
             "Content": {
                 "Simple": {
-                    "Subject": {"Data": subject[:900], "Charset": "UTF-8"},
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
                     "Body": {
                         "Text": {"Data": plain_text(event, resources.web_url), "Charset": "UTF-8"},
                         "Html": {"Data": html_body(event, resources.web_url), "Charset": "UTF-8"},
@@ -133,7 +164,7 @@ class EmailChannel:
             message["Cc"] = ", ".join(self.cc)
         if self.reply_to:
             message["Reply-To"] = ", ".join(self.reply_to)
-        message["Subject"] = " ".join(subject.split())[:900]  # no header injection through a newline
+        message["Subject"] = subject  # one line (fill_subject): no header injection through a newline
         message.set_content(plain_text(event, resources.web_url))
         message.add_alternative(html_body(event, resources.web_url), subtype="html")
         return message

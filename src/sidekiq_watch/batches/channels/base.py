@@ -153,8 +153,11 @@ class Options:
             return []
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) and "@" in i for i in items):
+            raise ConfigError(f"{self.where}.{key}: expected an e-mail address or a list of them")
+        if any(not i.isprintable() or "," in i or ";" in i for i in items):
+            # One header line per address: a line break or a list separator would add recipients.
             raise ConfigError(
-                f"{self.where}.{key}: expected an e-mail address or a list of them, got {value!r}"
+                f"{self.where}.{key}: an address contains a line break, a control character, ',' or ';'"
             )
         return list(items)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ...destinations import normal_host
 from ...errors import ConfigError
 from ...secrets import Secret
 from ..payload import BatchEvent
@@ -46,6 +47,12 @@ class CampfireChannel:
                 raise ConfigError(
                     f"{options.where}: give url (a Campfire bot URL), or subdomain, room_id and token"
                 )
+            if not room_id.isascii() or not room_id.isdigit():
+                raise ConfigError(f"{options.where}.room_id: expected a room number such as 123456")
+            if normal_host(f"{subdomain}.campfirenow.com") is None:
+                raise ConfigError(
+                    f"{options.where}.subdomain: expected your account's subdomain, a DNS label"
+                )
             return cls(name, None, subdomain, room_id, token)
         return cls(name, url)
 
@@ -61,7 +68,8 @@ class CampfireChannel:
             )
         else:
             assert self.token is not None
-            url = f"https://{self.subdomain}.campfirenow.com/room/{quote(str(self.room_id))}/speak.json"
+            room = quote(str(self.room_id), safe="")
+            url = f"https://{self.subdomain}.campfirenow.com/room/{room}/speak.json"
             reply = resources.post(
                 url,
                 location=f"Campfire room {self.room_id} ({_host(url)})",
@@ -87,7 +95,12 @@ class HipChatChannel:
     def from_options(cls, name: str, options: Options) -> HipChatChannel:
         server = options.text("server", default="https://api.hipchat.com") or ""
         if urlsplit(server).scheme not in ("http", "https") or not urlsplit(server).hostname:
-            raise ConfigError(f"{options.where}.server: expected an http(s):// URL, got {server!r}")
+            # Never the value: a server written with user info carries a password.
+            raise ConfigError(
+                f"{options.where}.server: expected an http(s):// URL such as https://api.hipchat.com"
+            )
+        if "@" in urlsplit(server).netloc:
+            raise ConfigError(f"{options.where}.server: put no user info in the URL; the token authenticates")
         return cls(
             name,
             server.rstrip("/"),
