@@ -6,12 +6,15 @@ that is used in every message instead.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import http.client
 import http.cookiejar
 import random
 import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -72,13 +75,106 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
+@dataclass
+class _Exchange:
+    """One exchange in progress: its sockets, the last status line read, whether the deadline cut it."""
+
+    sockets: list[socket.socket] = field(default_factory=list)
+    status: int | None = None
+    expired: bool = False
+
+
+_local = threading.local()  # .exchange: the calling thread's _Exchange (requests runs in the caller)
+
+
+def _current() -> _Exchange | None:
+    exchange: _Exchange | None = getattr(_local, "exchange", None)
+    return exchange
+
+
+class _StatusRecordingResponse(http.client.HTTPResponse):
+    """Remembers each status line as it is read: a 2xx cut off in its headers was still delivered."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        version, status, reason = super()._read_status()  # type: ignore[misc]
+        exchange = _current()
+        if exchange is not None:
+            exchange.status = status
+        return version, status, reason
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _StatusRecordingResponse
+
+    def getresponse(self) -> Any:
+        exchange = _current()
+        if exchange is not None and self.sock is not None:
+            exchange.sockets.append(self.sock)
+            if exchange.expired:  # the deadline passed while the request was being sent
+                _cut([self.sock])
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _StatusRecordingResponse
+    getresponse = _WatchedHTTPConnection.getresponse
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """Connections whose exchange the deadline can cut wherever it is, status line and headers included."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+def _cut(sockets: list[socket.socket]) -> None:
+    for sock in list(sockets):
+        with contextlib.suppress(OSError):
+            # socket.socket's own shutdown, even for TLS: it wakes a read blocked in another thread.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+# A read's own timeout, where one applies, is the better-worded end: the cut comes just after it.
+CUT_GRACE_SECONDS = 0.2
+
+
+@contextlib.contextmanager
+def _deadline_watch(deadline: float) -> Iterator[_Exchange]:
+    """Shut the exchange's sockets down at ``deadline``. Each read is bounded by a timeout, but a peer
+    trickling a byte at a time never lets one expire: only the whole exchange can be bounded."""
+    exchange = _Exchange()
+
+    def expire() -> None:
+        exchange.expired = True
+        _cut(exchange.sockets)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()) + CUT_GRACE_SECONDS, expire)
+    timer.daemon = True
+    previous, _local.exchange = _current(), exchange
+    timer.start()
+    try:
+        yield exchange
+    finally:
+        timer.cancel()
+        _local.exchange = previous
+
+
 def new_session() -> requests.Session:
     """A pooled session; one per container and host family keeps TLS connections warm."""
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.cookies.set_policy(_NoCookies())
     # Targets are polled concurrently, often several on one host: keep that many connections warm.
-    adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64)
+    adapter = _DeadlineAdapter(pool_connections=32, pool_maxsize=64)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -125,6 +221,7 @@ def _classify(exc: requests.RequestException) -> tuple[TransportKind, str]:
     return "reset", f"the exchange failed ({type(exc).__name__})"
 
 
+TOO_SLOW = "timed out: the whole answer did not arrive within the time limit"
 # A 2xx status line decides that a notification was delivered; of its body only this much is read.
 DELIVERED_BODY_BYTES = 4096
 # A retry starts only if this much time is left for it after its wait.
@@ -219,22 +316,34 @@ def _exchange(
         left = deadline - time.monotonic()
         if left <= 0:
             raise TransportError("timeout", location, "no time was left for an answer")
-        with session.request(
-            current_method, current_url, timeout=left, stream=True, allow_redirects=False, **current
-        ) as response:
-            status = response.status_code
-            target = response.headers.get("Location")
-            if follow_redirects and status in REDIRECT_STATUSES and target and len(redirects) < MAX_REDIRECTS:
-                redirects.append(target)
-                next_url = urljoin(current_url, target)
-                if not _same_origin(url, next_url):
-                    current = _without_credentials(current)
-                if status == 303 or (status in (301, 302) and current_method != "GET"):
-                    current_method = "GET"
-                current_url = next_url
-                continue
-            body = _read_body(response, max_body_bytes, deadline, location, complete=complete_body(status))
-            return HttpReply(status, dict(response.headers), body, current_url, tuple(redirects))
+        with _deadline_watch(deadline) as exchange:
+            try:
+                with session.request(
+                    current_method, current_url, timeout=left, stream=True, allow_redirects=False, **current
+                ) as response:
+                    status = response.status_code
+                    target = response.headers.get("Location")
+                    redirect = follow_redirects and status in REDIRECT_STATUSES and target
+                    if not redirect or len(redirects) >= MAX_REDIRECTS:
+                        complete = complete_body(status)
+                        body = _read_body(response, max_body_bytes, deadline, location, complete=complete)
+                        if exchange.expired and complete:
+                            raise TransportError("timeout", location, TOO_SLOW)
+                        return HttpReply(status, dict(response.headers), body, current_url, tuple(redirects))
+            except (requests.RequestException, TransportError, OSError, http.client.HTTPException):
+                if not exchange.expired:
+                    raise
+                if exchange.status is not None and not complete_body(exchange.status):
+                    # The status line said delivered before the deadline cut the headers short.
+                    return HttpReply(exchange.status, {}, b"", current_url, tuple(redirects))
+                raise TransportError("timeout", location, TOO_SLOW) from None
+        redirects.append(str(target))
+        next_url = urljoin(current_url, str(target))
+        if not _same_origin(url, next_url):
+            current = _without_credentials(current)
+        if status == 303 or (status in (301, 302) and current_method != "GET"):
+            current_method = "GET"
+        current_url = next_url
 
 
 def send(
