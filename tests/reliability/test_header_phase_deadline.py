@@ -85,13 +85,13 @@ def test_a_notification_ends_within_the_time_left_and_a_2xx_status_counts_as_del
                 deadline=started + TIME_LEFT,
                 data=b"{}",
             )
-            delivered = True
+            delivered, permanent = True, False
         except DeliveryError as exc:
-            delivered = False
-            assert not exc.permanent
+            delivered, permanent = False, exc.permanent
         elapsed = time.monotonic() - started
     assert elapsed < TIME_LEFT + SLACK, f"{peer_name}: {elapsed:.1f} s"
     assert delivered is said_200
+    assert not permanent  # the sender retries what did not get through
     assert peer.count == 1  # never posted twice within the invocation
 
 
