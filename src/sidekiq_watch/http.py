@@ -23,6 +23,7 @@ import requests
 import urllib3
 
 from . import __version__
+from .deadline import Cut, cut_at, shut_down
 from .errors import DeliveryError, TransportError, TransportKind, causes
 from .urls import redact_url
 
@@ -81,7 +82,15 @@ class _Exchange:
 
     sockets: list[socket.socket] = field(default_factory=list)
     status: int | None = None
-    expired: bool = False
+    cut: Cut = field(default_factory=Cut)
+
+    @property
+    def expired(self) -> bool:
+        return self.cut.expired
+
+    def shut_down(self) -> None:
+        for sock in list(self.sockets):
+            shut_down(sock)
 
 
 _local = threading.local()  # .exchange: the calling thread's _Exchange (requests runs in the caller)
@@ -111,7 +120,7 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
         if exchange is not None and self.sock is not None:
             exchange.sockets.append(self.sock)
             if exchange.expired:  # the deadline passed while the request was being sent
-                _cut([self.sock])
+                shut_down(self.sock)
         return super().getresponse()
 
 
@@ -136,35 +145,19 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
-def _cut(sockets: list[socket.socket]) -> None:
-    for sock in list(sockets):
-        with contextlib.suppress(OSError):
-            # socket.socket's own shutdown, even for TLS: it wakes a read blocked in another thread.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
 # A read's own timeout, where one applies, is the better-worded end: the cut comes just after it.
 CUT_GRACE_SECONDS = 0.2
 
 
 @contextlib.contextmanager
 def _deadline_watch(deadline: float) -> Iterator[_Exchange]:
-    """Shut the exchange's sockets down at ``deadline``. Each read is bounded by a timeout, but a peer
-    trickling a byte at a time never lets one expire: only the whole exchange can be bounded."""
+    """This thread's exchange, its sockets shut down at ``deadline`` (see deadline.py)."""
     exchange = _Exchange()
-
-    def expire() -> None:
-        exchange.expired = True
-        _cut(exchange.sockets)
-
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()) + CUT_GRACE_SECONDS, expire)
-    timer.daemon = True
     previous, _local.exchange = _current(), exchange
-    timer.start()
     try:
-        yield exchange
+        with cut_at(deadline + CUT_GRACE_SECONDS, exchange.shut_down) as exchange.cut:
+            yield exchange
     finally:
-        timer.cancel()
         _local.exchange = previous
 
 
