@@ -72,7 +72,7 @@ class _BoundedSMTP(_BoundedReplies):
     pass
 
 
-class _BoundedSMTP_SSL(smtplib.SMTP_SSL, _BoundedReplies):  # noqa: N801 - named after smtplib's
+class _BoundedSMTP_SSL(smtplib.SMTP_SSL, _BoundedReplies):
     pass
 
 
