@@ -28,7 +28,7 @@ from .alerts.history import History, Point, rates
 from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, decide, decide_source
 from .alerts.messages import TargetView, render_notices
 from .alerts.persistence import AlertStore, TargetState
-from .alerts.persistence.exceptions import StateConflictError
+from .alerts.persistence.exceptions import StateConflictsError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
 from .errors import ConfigError, DeliveryError, SidekiqWatchError, SourceError
@@ -44,6 +44,8 @@ MAX_HISTORY_QUEUES = 50
 DEFAULT_LEASE_SECONDS = 300.0
 # Polling is I/O-bound: enough threads that 1,000 targets take a few round trips, not hundreds.
 MAX_CONCURRENT_TARGETS = 256
+# Claiming, posting and confirming take a few round trips: not started with less time than this.
+MIN_ANNOUNCE_SECONDS = 2.0
 
 
 class TargetOutcome(StrEnum):
@@ -84,6 +86,7 @@ class TargetReport:
     announced: Announcement = Announcement()
     failure: SidekiqWatchError | None = None
     late: bool = False
+    left_undecided: int = 0  # notices not claimed because the time ran out: the next poll decides them
 
     @property
     def outcome(self) -> TargetOutcome:
@@ -114,7 +117,8 @@ class TargetReport:
         if outcome is TargetOutcome.FAILED:
             return f"failed: {self.failure}"
         if outcome is TargetOutcome.NOT_FINISHED:
-            return "not finished within the invocation's time; polled again next time"
+            left = f" ({self.left_undecided} notices left to announce)" if self.left_undecided else ""
+            return f"not finished within the invocation's time{left}; polled again next time"
         return "nothing to send"
 
     def as_dict(self) -> dict[str, Any]:
@@ -211,9 +215,11 @@ class Watcher:
         self.clock = clock or (lambda: time.time())  # looked up at each call: tests may move time
         self.lease_seconds = lease_seconds
 
-    def poll_target(self, target: Target) -> TargetReport:
+    def poll_target(self, target: Target, time_left: Callable[[], float] | None = None) -> TargetReport:
         """One target, start to end. Each step returns what has been seen so far, so a step that
-        fails still reports everything before it (the figures when the state cannot be loaded)."""
+        fails still reports everything before it (the figures when the state cannot be loaded).
+        Nothing is claimed once ``time_left`` says the invocation is out of time: it is left, whole,
+        to the next poll, and the report says so."""
         seen = TargetReport(target=target.name, checked_at=self.clock())
         try:
             source = self.source_for(target)
@@ -224,6 +230,9 @@ class Watcher:
                 seen = replace(seen, source_error=exc)
             state = self.store.load(target.name)
             seen, decisions, history = self._decide(target, state, seen)
+            if time_left is not None and time_left() < MIN_ANNOUNCE_SECONDS:
+                left = sum(1 for d in decisions if d.notice is not None)
+                return replace(seen, late=True, left_undecided=left)
             seen = replace(seen, announced=self._announce(target, decisions, history, seen, source))
             if seen.snapshot is not None:
                 self.store.save_history(target.name, history)
@@ -291,19 +300,25 @@ class Watcher:
         try:
             notifier.post(payload)
         except DeliveryError as exc:
-            for _, claim in claimed:  # not announced: release, so the next attempt decides again
-                with contextlib.suppress(StateConflictError):  # taken over already: nothing to release
-                    self.store.save(replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1))
+            # Not announced: released, so the next attempt decides again (one taken over already
+            # needs no release).
+            releases = [
+                replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1)
+                for _, claim in claimed
+            ]
+            with contextlib.suppress(StateConflictsError):
+                self.store.save_all(releases)
             return replace(quiet, rejected=exc) if exc.permanent else replace(quiet, transient=exc)
-        confirm_lost = []
-        for decision, claim in claimed:
-            try:
-                self.store.save(replace(decision.record, version=claim.version + 1))
-            except StateConflictError:
-                # Our lease ran out while posting and another invocation took over: say so.
-                confirm_lost.append(decision.finding.key)
+        confirm_lost: tuple[str, ...] = ()
+        try:
+            self.store.save_all(
+                [replace(decision.record, version=claim.version + 1) for decision, claim in claimed]
+            )
+        except StateConflictsError as exc:
+            # Our lease ran out while posting and another invocation took over: say so.
+            confirm_lost = exc.keys
         notices = tuple((decision.notice or "", decision.finding.key) for decision, _ in claimed)
-        return replace(quiet, notices=notices, confirm_lost=tuple(confirm_lost), sent_by=notifier.description)
+        return replace(quiet, notices=notices, confirm_lost=confirm_lost, sent_by=notifier.description)
 
     def _claim(
         self, decisions: list[Decision], now: float
@@ -311,7 +326,8 @@ class Watcher:
         """Each notice claimed with a leased conditional write; quiet changes saved; the rest reported."""
         already: list[str] = []
         others: list[str] = []
-        claimed: list[tuple[Decision, AlertRecord]] = []
+        quiet_changes: list[AlertRecord] = []
+        claims: list[tuple[Decision, AlertRecord]] = []
         for decision in decisions:
             before = decision.previous
             if decision.notice is None:
@@ -321,10 +337,7 @@ class Watcher:
                 ):
                     already.append(decision.finding.key)
                 if decision.changes_state and not before.claimed_at(now):
-                    with contextlib.suppress(
-                        StateConflictError
-                    ):  # a quiet change: the next poll decides again
-                        self.store.save(replace(decision.record, version=before.version + 1))
+                    quiet_changes.append(replace(decision.record, version=before.version + 1))
                 continue
             if before.claimed_at(now):
                 others.append(decision.finding.key)
@@ -335,12 +348,18 @@ class Watcher:
                 claim_until=now + self.lease_seconds,
                 version=before.version + 1,
             )
-            try:
-                self.store.save(claim)
-            except StateConflictError:
-                others.append(decision.finding.key)
-            else:
-                claimed.append((decision, claim))
+            claims.append((decision, claim))
+        if quiet_changes:
+            with contextlib.suppress(StateConflictsError):  # a quiet change lost: the next poll decides again
+                self.store.save_all(quiet_changes)
+        lost: set[str] = set()
+        try:
+            if claims:
+                self.store.save_all([claim for _, claim in claims])
+        except StateConflictsError as exc:
+            lost = set(exc.keys)
+        others += [decision.finding.key for decision, _ in claims if decision.finding.key in lost]
+        claimed = [(decision, claim) for decision, claim in claims if decision.finding.key not in lost]
         return Announcement(others_announcing=tuple(others), already_announced=tuple(already)), claimed
 
     def poll_all(
@@ -351,11 +370,11 @@ class Watcher:
         """Every target concurrently; one that is slow or failing never holds up or hides the others."""
         targets = self.config.targets
         if len(targets) == 1:
-            return [self.poll_target(targets[0])]
+            return [self.poll_target(targets[0], time_left)]
         from concurrent.futures import ThreadPoolExecutor, as_completed  # a single target never pays for it
 
         executor = ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_TARGETS, len(targets)))
-        futures = {executor.submit(self.poll_target, t): t for t in targets}
+        futures = {executor.submit(self.poll_target, t, time_left): t for t in targets}
         done = set()
         try:
             for future in as_completed(futures, timeout=None if time_left is None else max(0.0, time_left())):

@@ -294,19 +294,20 @@ def test_crash_after_posting_before_saving_resends_once_rather_than_losing(
     store: AlertStore, clock: Clock
 ) -> None:
     sidekiq, slack = Sidekiq(retries=60), Slack()
-    original_save = store.save
+    original_save_all = store.save_all
     calls = []
 
-    def crash_on_confirm(record: Any) -> bool:
-        calls.append(record)
-        if len(calls) == 2:
+    def crash_on_confirm(records: Any) -> None:
+        calls.append(records)
+        if len(calls) == 2:  # the claim, then the confirm
             raise Crash("Lambda crashed")
-        return original_save(record)
+        original_save_all(records)
 
-    store.save = crash_on_confirm  # type: ignore[method-assign]
+    store.save_all = crash_on_confirm  # type: ignore[method-assign]
     with pytest.raises(Crash):
         watcher(store, sidekiq, slack, clock).poll_all()
-    store.save = original_save  # type: ignore[method-assign]
+    assert len(slack.sent) == 1
+    store.save_all = original_save_all  # type: ignore[method-assign]
     clock.advance(121)
     watcher(store, sidekiq, slack, clock).poll_all()
     clock.advance(5 * MINUTE)
@@ -393,6 +394,7 @@ def test_many_targets_on_a_cold_container_make_one_dynamodb_client(
 def test_a_confirming_write_that_loses_is_reported_not_ignored(store: AlertStore, clock: Clock) -> None:
     """The lease ran out while posting and another invocation took over: the report says so."""
     from sidekiq_watch.alerts.lifecycle import AlertRecord
+    from sidekiq_watch.alerts.persistence.base import save_each
     from sidekiq_watch.alerts.persistence.exceptions import StateConflictError
 
     class LosesConfirms:
@@ -408,6 +410,9 @@ def test_a_confirming_write_that_loses_is_reported_not_ignored(store: AlertStore
             if record.claim_id is None and record.status == "firing":  # the confirm
                 raise StateConflictError(record.target, record.key)
             store.save(record)
+
+        def save_all(self, records: Any) -> None:
+            save_each(self, records)  # type: ignore[arg-type]
 
         def save_history(self, target: str, history: Any) -> None:
             store.save_history(target, history)

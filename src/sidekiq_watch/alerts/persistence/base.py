@@ -7,11 +7,13 @@ same transition exactly one wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..history import History
 from ..lifecycle import AlertRecord
+from .exceptions import StateConflictError, StateConflictsError
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,25 @@ class AlertStore(Protocol):
         when another writer won (as Powertools raises IdempotencyItemAlreadyExistsError)."""
         ...
 
+    def save_all(self, records: Sequence[AlertRecord]) -> None:
+        """``save`` for each record of one target, in as few writes as the backend allows (one file
+        write; one request per record in DynamoDB): the cost stays linear in the records. Each is its
+        own conditional write; those that lost are raised together as StateConflictsError, after the
+        others were written."""
+        ...
+
     def save_history(self, target: str, history: History) -> None:
         """Replace the target's history (last writer wins: it is only for display)."""
         ...
+
+
+def save_each(store: AlertStore, records: Sequence[AlertRecord]) -> None:
+    """``save_all`` for a backend that writes one record per request."""
+    lost = []
+    for record in records:
+        try:
+            store.save(record)
+        except StateConflictError:
+            lost.append(record)
+    if lost:
+        raise StateConflictsError(lost[0].target, tuple(record.key for record in lost))

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from ..history import History
 from ..lifecycle import AlertRecord
-from .base import TargetState
+from .base import TargetState, save_each
 from .exceptions import StateConflictError, StateStoreError
 from .records import record_from_dict, record_to_dict
 
@@ -110,6 +111,11 @@ class DynamoDBStore:
             raise StateConflictError(record.target, record.key) from None
         except Exception as exc:
             raise self._fail(f"saving {record.target!r} / {record.key!r}", exc) from None
+
+    def save_all(self, records: Sequence[AlertRecord]) -> None:
+        # DynamoDB's one conditional multi-item write is a transaction, all or nothing: one conflict
+        # would lose every record. One conditional put each, linear in the records.
+        save_each(self, records)
 
     def save_history(self, target: str, history: History) -> None:
         item = {

@@ -14,3 +14,12 @@ class StateConflictError(StateStoreError):
         self.target = target
         self.key = key
         super().__init__(f"{target!r} / {key!r}: another invocation wrote this alert's state first")
+
+
+class StateConflictsError(StateStoreError):
+    """Some records of a ``save_all`` lost their conditional write; the others were written."""
+
+    def __init__(self, target: str, keys: tuple[str, ...]) -> None:
+        self.target = target
+        self.keys = keys
+        super().__init__(f"{target!r}: another invocation wrote {len(keys)} alert(s)' state first")

@@ -5,7 +5,7 @@ A lock file serialises writers, so two local polls racing behave as two Lambdas 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from ...jsonfile import CorruptFileError, locked_json
 from ..history import History
 from ..lifecycle import AlertRecord
 from .base import TargetState
-from .exceptions import StateConflictError, StateStoreError
+from .exceptions import StateConflictError, StateConflictsError, StateStoreError
 from .records import record_from_dict, record_to_dict
 
 
@@ -44,12 +44,23 @@ class LocalFileStore:
         return TargetState(records, History.from_list(stored.get("history", [])))
 
     def save(self, record: AlertRecord) -> None:
+        try:
+            self.save_all([record])
+        except StateConflictsError:
+            raise StateConflictError(record.target, record.key) from None
+
+    def save_all(self, records: Sequence[AlertRecord]) -> None:
+        """Every record under one lock and one file write."""
+        lost = []
         with self._locked() as data:
-            records = data["targets"].setdefault(record.target, {}).setdefault("records", {})
-            stored_version = records.get(record.key, {}).get("version", 0)
-            if stored_version != record.version - 1:
-                raise StateConflictError(record.target, record.key)
-            records[record.key] = record_to_dict(record)
+            for record in records:
+                stored = data["targets"].setdefault(record.target, {}).setdefault("records", {})
+                if stored.get(record.key, {}).get("version", 0) != record.version - 1:
+                    lost.append(record)
+                    continue
+                stored[record.key] = record_to_dict(record)
+        if lost:
+            raise StateConflictsError(lost[0].target, tuple(record.key for record in lost))
 
     def save_history(self, target: str, history: History) -> None:
         with self._locked() as data:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from ..history import History
 from ..lifecycle import AlertRecord
@@ -28,6 +29,10 @@ class MemoryStore:
                 return False
             self.records[(record.target, record.key)] = record
             return True
+
+    def save_all(self, records: Sequence[AlertRecord]) -> None:
+        for record in records:
+            self.save(record)
 
     def save_history(self, target: str, history: History) -> None:
         with self._lock:
