@@ -188,6 +188,16 @@ class PollReport:
         return None
 
 
+def checked(snapshot: Snapshot, location: str) -> Snapshot:
+    """The snapshot, or SourceError naming the first figure out of any range Sidekiq can have."""
+    name = snapshot.out_of_range()
+    if name is not None:
+        raise SourceError(
+            "bad_value", location, f"{name[:120]!a} is out of range (negative, not finite or too large)"
+        )
+    return snapshot
+
+
 def history_point(snapshot: Snapshot, at: float) -> Point:
     figures = {k: v for k, v in snapshot.figures().items() if not k.startswith(("queue:", "latency:"))}
     for queue, size in sorted((snapshot.queues or {}).items())[:MAX_HISTORY_QUEUES]:
@@ -225,7 +235,7 @@ class Watcher:
             source = self.source_for(target)
             # The source first: if the state then cannot be loaded, the figures are still reported.
             try:
-                seen = replace(seen, snapshot=source.read())
+                seen = replace(seen, snapshot=checked(source.read(), source.location))
             except SourceError as exc:
                 seen = replace(seen, source_error=exc)
             state = self.store.load(target.name)
@@ -287,27 +297,20 @@ class Watcher:
         quiet, claimed = self._claim(decisions, seen.checked_at)
         if not claimed:
             return quiet
-        view = TargetView(target.name, target.web_url, seen.checked_at)
-        # Why jobs fail, read only when a retries/dead rule is being announced: one round trip.
-        announced = {
-            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
-        }
-        explained = announced & set(SETS)
-        why = failures_of(source, explained) if explained else {}
-        oldest = (seen.snapshot.oldest_jobs or {}) if seen.snapshot else {}
-        payload = render_notices(view, [d for d, _ in claimed], history, why, oldest)
-        notifier = self.notifier_for(target)
         try:
-            notifier.post(payload)
-        except DeliveryError as exc:
+            notifier = self.notifier_for(target)
+            notifier.post(self._payload(target, claimed, history, seen, source))
+        except Exception as exc:
             # Not announced: released, so the next attempt decides again (one taken over already
-            # needs no release).
+            # needs no release). Whatever failed, a claimed transition is announced or released.
             releases = [
                 replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1)
                 for _, claim in claimed
             ]
             with contextlib.suppress(StateConflictsError):
                 self.store.save_all(releases)
+            if not isinstance(exc, DeliveryError):
+                raise
             return replace(quiet, rejected=exc) if exc.permanent else replace(quiet, transient=exc)
         confirm_lost: tuple[str, ...] = ()
         try:
@@ -319,6 +322,31 @@ class Watcher:
             confirm_lost = exc.keys
         notices = tuple((decision.notice or "", decision.finding.key) for decision, _ in claimed)
         return replace(quiet, notices=notices, confirm_lost=confirm_lost, sent_by=notifier.description)
+
+    def _payload(
+        self,
+        target: Target,
+        claimed: list[tuple[Decision, AlertRecord]],
+        history: History,
+        seen: TargetReport,
+        source: StatsSource,
+    ) -> dict[str, Any]:
+        """The one message for what was claimed, with why jobs fail when a retries/dead rule is in it."""
+        view = TargetView(target.name, target.web_url, seen.checked_at)
+        announced = {
+            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
+        }
+        explained = announced & set(SETS)
+        why = {}
+        if explained:  # one round trip, best effort: the alert goes out without it
+            try:
+                why = failures_of(source, explained)
+            except Exception:
+                logging.getLogger("sidekiq_watch").exception(
+                    "Reading why jobs fail on %s failed", target.name
+                )
+        oldest = (seen.snapshot.oldest_jobs or {}) if seen.snapshot else {}
+        return render_notices(view, [d for d, _ in claimed], history, why, oldest)
 
     def _claim(
         self, decisions: list[Decision], now: float

@@ -474,3 +474,24 @@ def test_a_targets_report_is_a_value_nothing_can_change_after_the_poll() -> None
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.announced.transient = None  # type: ignore[misc]
     assert report.outcome is TargetOutcome.NOTHING_TO_SEND
+
+
+def test_a_claim_is_released_when_anything_fails_before_the_post(store: AlertStore, clock: Clock) -> None:
+    """A claimed transition is always announced or released: an error while the message is made
+    (a hostile payload, a bug) must not leave the claim to expire while the next poll posts nothing."""
+    sidekiq, slack = Sidekiq(retries=60), Slack()
+    w = watcher(store, sidekiq, slack, clock)
+    failing = {"once": True}
+
+    def notifier(t: Target) -> Slack:
+        if failing.pop("once", False):
+            raise RecursionError("a payload nested too deep")
+        return slack
+
+    w.notifier_for = notifier
+    [first] = w.poll_all()
+    assert first.failure is not None
+    clock.advance(MINUTE)  # well inside the 120 s lease
+    [second] = w.poll_all()
+    assert second.announced.notices == (("firing", "retries > 50"),)
+    assert len(slack.sent) == 1

@@ -6,10 +6,11 @@ here (they may carry personal data).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .jobs import parse_job
 
 # How many of a set's newest entries are read, and how many groups a message shows.
 SAMPLE_SIZE = 200
@@ -44,14 +45,11 @@ def summarize(entries: Iterable[bytes | str]) -> FailureSummary:
     sampled = 0
     for entry in entries:
         sampled += 1
-        try:
-            job = json.loads(entry)
-        except (ValueError, UnicodeDecodeError):
+        payload = parse_job(entry)
+        job = payload.fields
+        if job is None:
             continue
-        if not isinstance(job, dict):
-            continue
-        # ActiveJob wraps the real class; show that one.
-        job_class = str(job.get("wrapped") or job.get("class") or "?")[:100]
+        job_class = payload.job_class or "?"  # ActiveJob's wrapped class first
         error_class = str(job.get("error_class") or "?")[:100]
         key = (job_class, error_class)
         counts[key] += 1

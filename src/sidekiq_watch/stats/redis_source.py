@@ -8,7 +8,7 @@ fail), never KEYS, so a read-only ACL user suffices (docs/configuration.md has t
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -17,38 +17,11 @@ from ..errors import SourceError, causes
 from ..settings import StatsAuth
 from ..urls import redact_url
 from .failures import SAMPLE_SIZE, SETS, FailureSummary, summarize
+from .jobs import parse_job, queue_latency
 from .snapshot import Snapshot
 
+log = logging.getLogger("sidekiq_watch")
 _CLIENTS: dict[tuple[str, StatsAuth, float], Any] = {}
-
-
-def job_latency(entry: bytes | str | None, now: float) -> float:
-    """Seconds since the oldest job was enqueued: ``enqueued_at`` is float seconds up to Sidekiq 7
-    and integer milliseconds from Sidekiq 8, exactly as ``Sidekiq::Queue#latency`` tells them apart."""
-    if not entry:
-        return 0.0
-    try:
-        job = json.loads(entry)
-    except (ValueError, UnicodeDecodeError):
-        return 0.0
-    enqueued_at = job.get("enqueued_at") if isinstance(job, dict) else None
-    if isinstance(enqueued_at, float):
-        return now - enqueued_at
-    if isinstance(enqueued_at, int) and not isinstance(enqueued_at, bool):
-        return (now * 1000 - enqueued_at) / 1000.0
-    return 0.0
-
-
-def job_class(entry: bytes | str | None) -> str | None:
-    """The class of a queued job (ActiveJob's wrapped class first); never its arguments."""
-    try:
-        job = json.loads(entry) if entry else None
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(job, dict):
-        return None
-    found = job.get("wrapped") or job.get("class")
-    return str(found)[:100] if found else None
 
 
 def _text(value: bytes | str) -> str:
@@ -148,12 +121,26 @@ class RedisStatsSource:
         latencies: dict[str, float] = {}
         oldest_jobs: dict[str, str] = {}
         rest = answers[len(processes) :]
+        unreadable: dict[str, str] = {}
         for index, queue in enumerate(queues):
             sizes[queue] = _int(rest[2 * index])
-            latencies[queue] = job_latency(rest[2 * index + 1], now)
-            oldest = job_class(rest[2 * index + 1])
+            head = rest[2 * index + 1]
+            latency, problem = queue_latency(head, now)
+            if latency is None:
+                # Named, and left out: a rule on it cannot be evaluated; every other rule still is.
+                unreadable[queue] = problem or "unreadable"
+                continue
+            latencies[queue] = latency
+            oldest = parse_job(head).job_class if head is not None else None
             if oldest:
                 oldest_jobs[queue] = oldest
+        if unreadable:
+            log.warning(
+                "%s: the oldest job of %d queue(s) cannot be read, their latency is left out: %s",
+                self.location,
+                len(unreadable),
+                "; ".join(f"{queue[:100]!a}: {why}" for queue, why in sorted(unreadable.items())[:10]),
+            )
         return Snapshot(
             shape="redis",
             processed=_int(processed),
@@ -164,7 +151,7 @@ class RedisStatsSource:
             scheduled=_int(scheduled),
             retries=_int(retries),
             dead=_int(dead),
-            default_latency=latencies.get("default", 0.0),
+            default_latency=latencies.get("default", None if "default" in unreadable else 0.0),
             queues=sizes,
             queue_latencies=latencies,
             oldest_jobs=oldest_jobs,

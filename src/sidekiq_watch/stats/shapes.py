@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SourceError
-from .snapshot import FIGURES, Snapshot
+from .snapshot import FIGURES, MAX_COUNT, MAX_PLAUSIBLE_SECONDS, Snapshot
 
 COUNT_FIGURES = tuple(f for f in FIGURES if f != "default_latency")
+
 # Names the hand-written endpoints use for the same figures (Sidekiq::Stats method names).
 ALIASES = {
     "retry_size": "retries",
@@ -44,10 +45,21 @@ def _count(value: object, name: str, location: str) -> int:
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     if isinstance(number, bool) or not isinstance(number, int):
-        raise SourceError("bad_value", location, f"{name} is {value!r:.60}, not a whole number")
+        raise SourceError("bad_value", location, f"{name} is {_shown(value)}, not a whole number")
     if number < 0:
-        raise SourceError("bad_value", location, f"{name} is {number}: a count cannot be negative")
+        raise SourceError("bad_value", location, f"{name} is {_shown(number)}: a count cannot be negative")
+    if number > MAX_COUNT:
+        raise SourceError(
+            "bad_value", location, f"{name} is {_shown(number)}: beyond any count Redis can hold"
+        )
     return number
+
+
+def _shown(value: object) -> str:
+    """A peer's value, short: a number of thousands of digits is never formatted whole."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_COUNT:
+        return "a number beyond 2^63"
+    return f"{value!r:.60}"
 
 
 def _looks_like_count(value: object) -> bool:
@@ -64,9 +76,11 @@ def _seconds(value: object, name: str, location: str) -> float:
         except ValueError:
             number = value
     if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
-        raise SourceError("bad_value", location, f"{name} is {value!r:.60}, not a number of seconds")
+        raise SourceError("bad_value", location, f"{name} is {_shown(value)}, not a number of seconds")
     if number < 0:
-        raise SourceError("bad_value", location, f"{name} is {number}: a latency cannot be negative")
+        raise SourceError("bad_value", location, f"{name} is {_shown(number)}: a latency cannot be negative")
+    if number > MAX_PLAUSIBLE_SECONDS:
+        raise SourceError("bad_value", location, f"{name} is {_shown(number)}: beyond any plausible latency")
     return float(number)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 # The scalar figures, in the order Sidekiq Web lists them.
@@ -16,6 +17,11 @@ FIGURES = (
     "dead",
     "default_latency",
 )
+
+# Redis counts are signed 64-bit: a larger figure is no Sidekiq's, and would overflow as a float.
+MAX_COUNT = 2**63 - 1
+# A latency beyond this (about 32 years) is a clock or a payload gone wrong, not a queue.
+MAX_PLAUSIBLE_SECONDS = 1e9
 
 
 @dataclass(frozen=True)
@@ -63,3 +69,17 @@ class Snapshot:
         for queue, latency in sorted((self.queue_latencies or {}).items()):
             found[f"latency:{queue}"] = latency
         return found
+
+    def out_of_range(self) -> str | None:
+        """The first figure no Sidekiq can have (negative, not finite, beyond a 64-bit count or a
+        plausible latency), or None. Checked once for every source, before any rule or message."""
+        for name, value in self.figures().items():
+            latency = name == "default_latency" or name.startswith("latency:")
+            limit = MAX_PLAUSIBLE_SECONDS if latency else MAX_COUNT
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return name
+            if isinstance(value, float) and not math.isfinite(value):
+                return name
+            if not 0 <= value <= limit:
+                return name
+        return None

@@ -190,12 +190,16 @@ def credentials_advice(auth: StatsAuth) -> str:
 def _decode_json(raw: bytes, location: str) -> object:
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise SourceError("not_json", location, "the answer's JSON is nested too deep to read") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = raw[:60].decode("utf-8", errors="replace")
         where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
         raise SourceError(
             "not_json", location, f"the answer is not JSON{where} (starts {snippet!r})"
         ) from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise SourceError("bad_value", location, "a number in the answer has too many digits") from None
 
 
 @dataclass(frozen=True)
