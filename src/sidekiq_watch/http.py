@@ -408,6 +408,41 @@ def send(
         pause(wait)
 
 
+PEER_EXCERPT_CHARS = 200
+MASK = "***"
+# Parts of a URL shorter than this are words (hooks, services, v2), not secrets.
+MIN_SECRET_CHARS = 6
+
+
+def _sent_secrets(url: str, kwargs: Mapping[str, Any]) -> list[str]:
+    """What this request carried that a peer could echo: the URL's path segments, query values and
+    user info, the Basic Auth password (and its encoded header), every header value but the harmless."""
+    found = [url]
+    parts = urlsplit(url)
+    found += [parts.path, parts.query, parts.password or "", parts.username or ""]
+    found += parts.path.split("/") + [value for pair in parts.query.split("&") for value in pair.split("=")]
+    auth = kwargs.get("auth")
+    if isinstance(auth, tuple) and len(auth) == 2:
+        import base64
+
+        user, password = str(auth[0]), str(auth[1])
+        found += [password, base64.b64encode(f"{user}:{password}".encode()).decode()]
+    for name, value in (kwargs.get("headers") or {}).items():
+        if str(name).lower() not in SAFE_HEADERS:
+            found += [str(value), *str(value).split()]
+    return found
+
+
+def mask_secrets(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret (and its percent-decoded form) replaced by ***, longest first."""
+    from urllib.parse import unquote
+
+    candidates = {s for secret in secrets for s in (secret, unquote(secret)) if len(s) >= MIN_SECRET_CHARS}
+    for secret in sorted(candidates, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def deliver(
     session: requests.Session,
     method: str,
@@ -447,8 +482,10 @@ def deliver(
         raise DeliveryError(location, f"{exc.detail} (will be retried)", permanent=False) from None
     if 200 <= reply.status < 300:
         return reply
-    remote = reply.text(200) or None
-    said = f"HTTP {reply.status} {remote or ''}".rstrip()
+    # What the peer said goes into the log only, masked: a peer may echo the URL's token or a
+    # header (Express's 404 does). The message, which a batch sender sees, holds none of it.
+    remote = mask_secrets(reply.text(PEER_EXCERPT_CHARS), _sent_secrets(url, kwargs)) or None
+    said = f"HTTP {reply.status}"
     if reply.status in (408, 429) or reply.status >= 500 or 300 <= reply.status < 400:
         raise DeliveryError(
             location,

@@ -116,7 +116,9 @@ _HINTS = {
 
 def _hint(slack_error: str | None) -> str:
     key = re.sub(r"[^a-z_]", "", (slack_error or "").lower())
-    return _HINTS.get(key, "see Slack's incoming-webhook error list")
+    if key in _HINTS:  # Slack's own error word, shown: one of a known list, never the peer's free text
+        return f"{key}: {_HINTS[key]}"
+    return "see Slack's incoming-webhook error list"
 
 
 def message_overrides(channel: str | None, username: str | None, icon_emoji: str | None) -> dict[str, str]:

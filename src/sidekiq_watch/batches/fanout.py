@@ -25,9 +25,14 @@ class Outcome:
     status: OutcomeStatus
     detail: str
     retryable: bool = False
+    peer_said: str | None = None  # a failing peer's own words, secrets masked: for the log, never the reply
 
     def as_dict(self) -> dict[str, Any]:
         return {"channel": self.channel, "kind": self.kind, "status": self.status, "detail": self.detail}
+
+    def as_logged(self) -> dict[str, Any]:
+        said = {"peer_said": self.peer_said} if self.peer_said else {}
+        return self.as_dict() | said
 
 
 def deliver_one(event: BatchEvent, channel: Channel, resources: Resources, log: DeliveryLog) -> Outcome:
@@ -41,7 +46,14 @@ def deliver_one(event: BatchEvent, channel: Channel, resources: Resources, log: 
             event.bid, event.event, channel.name, lambda: channel.deliver(event, resources)
         )
     except DeliveryError as exc:
-        return Outcome(channel.name, channel.kind, "failed", str(exc), retryable=not exc.permanent)
+        return Outcome(
+            channel.name,
+            channel.kind,
+            "failed",
+            str(exc),
+            retryable=not exc.permanent,
+            peer_said=exc.remote_error,
+        )
     except IdempotencyAlreadyInProgressError:
         return Outcome(
             channel.name, channel.kind, "in_progress", "another request is delivering it now", retryable=True

@@ -40,6 +40,12 @@ class Reply:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
+    logged: dict[str, Any] = field(default_factory=dict)  # merged over the body in the log record only
+
+    @property
+    def log_details(self) -> dict[str, Any]:
+        """What the function logs: the body, plus what only the operator may read."""
+        return {"status": self.status, **self.body, **self.logged}
 
 
 # A known operational state (a secret or the configuration cannot be read): the sender retries.
@@ -216,4 +222,8 @@ def receive(
     if failed:
         # 502 asks the sender to retry; only what did not get out is delivered again.
         status = 502 if any(o.status == "failed" for o in failed) else 409
-    return Reply(status, {**base, "route": route, "deliveries": [o.as_dict() for o in outcomes]})
+    return Reply(
+        status,
+        {**base, "route": route, "deliveries": [o.as_dict() for o in outcomes]},
+        logged={"deliveries": [o.as_logged() for o in outcomes]},
+    )

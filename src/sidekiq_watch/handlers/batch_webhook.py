@@ -96,7 +96,7 @@ def _receive() -> Response[Any]:
     failed = sum(1 for delivery in reply.body.get("deliveries", []) if delivery["status"] == "failed")
     if failed:  # the one metric (BatchUndeliveredAlarm's); outcomes are in the log record below
         metrics.add_metric(name="BatchFailed", unit=MetricUnit.Count, value=failed)
-    logger.info("Batch notification", extra={"status": reply.status, **reply.body})
+    logger.info("Batch notification", extra=reply.log_details)
     return _respond(reply)
 
 

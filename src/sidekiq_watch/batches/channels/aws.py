@@ -47,8 +47,9 @@ def _aws_delivery_error(location: str, exc: Exception) -> DeliveryError:
     message = str(response.get("Error", {}).get("Message", ""))[:200]
     permanent = code in PERMANENT_AWS_ERRORS
     advice = "not retried, a retry cannot fix this" if permanent else "will be retried"
+    # AWS's message goes to the log only (remote_error): the reply to a batch sender names the code.
     return DeliveryError(
-        location, f"{code} {message}".strip() + f": {advice}", permanent=permanent, remote_error=code
+        location, f"{code}: {advice}", permanent=permanent, remote_error=f"{code} {message}".strip()
     )
 
 
