@@ -31,6 +31,18 @@ def escape_mrkdwn(text: str) -> str:
     return text.translate(_MRKDWN_SPECIALS)
 
 
+def code(text: str) -> str:
+    """Untrusted text in a code span: escaped, with backticks as look-alikes so it cannot close the
+    span (and turn the rest into mrkdwn) early."""
+    return "`" + escape_mrkdwn(text).replace("`", "\u02cb") + "`"  # modifier letter grave accent
+
+
+def inert_plain(text: str) -> str:
+    """Plain text (headers, button labels) is not parsed by Slack; angle brackets become look-alikes
+    anyway, so untrusted text stays inert and readable even if a client did parse it."""
+    return text.replace("<", "\u2039").replace(">", "\u203a")  # single angle quotation marks
+
+
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -144,7 +156,7 @@ def context(text: str) -> dict[str, Any]:
 
 
 def header(text: str) -> dict[str, Any]:
-    """Headers are plain text, which Slack does not parse; angle brackets become look-alikes anyway,
-    so untrusted text in a header stays inert and readable even if a client did parse it."""
-    inert = text.replace("<", "\u2039").replace(">", "\u203a")  # single angle quotation marks
-    return {"type": "header", "text": {"type": "plain_text", "text": truncate(inert, 150), "emoji": True}}
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(inert_plain(text), 150), "emoji": True},
+    }

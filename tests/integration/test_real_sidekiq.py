@@ -214,7 +214,7 @@ targets:
     for name in ("redis", "web"):
         text = sections[f"🚨 Sidekiq alert: {name}"]
         assert "Among the newest 4:" in text, text
-        assert "`FailingJob` \u00d74 \u2014 RuntimeError: integration failure" in text, text
+        assert "`FailingJob` \u00d74 \u2014 `RuntimeError`: integration failure" in text, text
     assert "Among the newest" not in sections["🚨 Sidekiq alert: plain"]  # /stats alone cannot tell
     COMPARED.append(
         f"Sidekiq {sidekiq.truth()['version']}: why = {sections['🚨 Sidekiq alert: redis'].splitlines()[-1]}"

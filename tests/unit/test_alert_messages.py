@@ -93,3 +93,42 @@ def test_an_outage_is_timed_from_its_first_failed_poll() -> None:
     assert resolved.notice == "resolved"
     text = json.dumps(render_notices(TargetView("shop", WEB, 1_900.0), [resolved], History()))
     assert "could not for 15m" in text
+
+
+T0 = 1_000.0
+
+
+def _one_firing(figures: dict[str, float], rule: str) -> list[Any]:
+    return [
+        decide(AlertRecord("shop", f.key), f, T0, 3600)
+        for f in evaluate(figures, [parse_rule(rule, "r")])
+        if f.status == "firing"
+    ]
+
+
+def test_a_queue_name_in_a_button_label_is_inert() -> None:
+    """Issue 23 (12): a queue named `a b|<!channel>` reached a button's plain_text label raw."""
+    view = TargetView("shop", "https://shop.example.com/sidekiq", T0)
+    payload = render_notices(view, _one_firing({"queue:a b|<!channel>": 9.0}, "queue:* > 3"), History())
+    labels = [block["accessory"]["text"]["text"] for block in payload["blocks"] if "accessory" in block]
+    assert labels
+    assert all("<" not in label and ">" not in label for label in labels)
+
+
+def test_backticks_in_an_error_class_cannot_close_its_code_span() -> None:
+    from sidekiq_watch.stats.failures import FailureGroup, FailureSummary
+
+    view = TargetView("shop", None, T0)
+    why = {"retries": FailureSummary((FailureGroup("Job`*bold*`", "Err` _x_ `", 3, "m"),), 10)}
+    payload = render_notices(view, _one_firing({"retries": 99.0}, "retries > 50"), History(), why)
+    bullet = next(line for text in texts(payload) for line in text.splitlines() if line.startswith("•"))
+    # Two spans, each closed where it should be: the classes' own backticks are look-alikes.
+    assert bullet == "• `Job\u02cb*bold*\u02cb` ×3 — `Err\u02cb _x_ \u02cb`: m"
+
+
+def test_a_lone_surrogate_in_a_queue_name_never_reaches_the_log_record() -> None:
+    from sidekiq_watch.stats.shapes import parse_stats
+
+    snapshot = parse_stats(json.loads('{"enqueued": 1, "queues": {"bad\\ud800name": 1}}'))
+    json.dumps(snapshot.figures(), ensure_ascii=False).encode("utf-8")  # what the logger writes
+    assert "queue:bad\ufffdname" in snapshot.figures()

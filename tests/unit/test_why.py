@@ -57,7 +57,7 @@ def firing_retries() -> list[object]:
 def test_a_firing_retries_alert_says_which_jobs_fail_and_never_their_arguments() -> None:
     why = {"retries": summarize([job("FailingJob", "RuntimeError", "<!channel> acceptance failure")] * 57)}
     payload = json.dumps(render_notices(VIEW, firing_retries(), History(), why))  # type: ignore[arg-type]
-    assert "`FailingJob` \\u00d757 \\u2014 RuntimeError: &lt;!channel&gt; acceptance failure" in payload
+    assert "`FailingJob` \\u00d757 \\u2014 `RuntimeError`: &lt;!channel&gt; acceptance failure" in payload
     assert "alice@example.com" not in payload
     assert "<!channel>" not in payload
 

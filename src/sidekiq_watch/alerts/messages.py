@@ -15,7 +15,7 @@ from itertools import chain, zip_longest
 from typing import Any
 from urllib.parse import quote
 
-from ..slack import Payload, context, escape_mrkdwn, header, truncate
+from ..slack import Payload, code, context, escape_mrkdwn, header, inert_plain, truncate
 from ..stats.failures import FailureSummary
 from .history import History, sparkline
 from .lifecycle import Decision, Notice
@@ -115,7 +115,7 @@ def _why(summary: FailureSummary | None) -> str:
     if summary is None or not summary.groups:
         return ""
     lines = [
-        f"• `{escape_mrkdwn(g.job_class)}` \u00d7{g.count} \u2014 {escape_mrkdwn(g.error_class)}"
+        f"• {code(g.job_class)} \u00d7{g.count} \u2014 {code(g.error_class)}"
         + (f": {escape_mrkdwn(g.error_message)}" if g.error_message else "")
         for g in summary.groups
     ]
@@ -127,7 +127,7 @@ def _oldest(subject: str, oldest_jobs: Mapping[str, str]) -> str:
     if not subject.startswith("latency:") and subject != "default_latency":
         return ""
     job = oldest_jobs.get(queue)
-    return f"\nOldest job waiting: `{escape_mrkdwn(job)}`" if job else ""
+    return f"\nOldest job waiting: {code(job)}" if job else ""
 
 
 def _line(
@@ -140,7 +140,7 @@ def _line(
     finding = decision.finding
     emoji, label = STYLE[decision.notice or "firing"]
     subject = escape_mrkdwn(finding.subject)
-    rule = escape_mrkdwn(finding.key)
+    rule = code(finding.key)
     if finding.rule.figure == "source":
         if decision.notice == "resolved":
             since = decision.previous.failing_since or decision.previous.since or now
@@ -150,11 +150,11 @@ def _line(
         failures = decision.record.failures
         return f"{emoji} *{label}*: cannot read Sidekiq stats ({failures} polls in a row)\n{reason}"
     if decision.notice == "unknown":
-        return f"{emoji} *{label}* `{rule}`: the source does not provide {subject}"
+        return f"{emoji} *{label}* {rule}: the source does not provide {subject}"
     threshold = finding.rule.threshold_for(finding.severity or decision.previous.severity)
     severity = f" ({finding.severity})" if finding.severity and finding.rule.warning is not None else ""
     text = (
-        f"{emoji} *{label}*{severity} `{rule}`\n*{subject}* is *{format_number(finding.value)}* "
+        f"{emoji} *{label}*{severity} {rule}\n*{subject}* is *{format_number(finding.value)}* "
         f"(threshold {escape_mrkdwn(finding.rule.comparator)} {format_number(threshold)})"
     )
     if decision.notice == "resolved":
@@ -183,7 +183,7 @@ def _block(
     if link and decision.finding.rule.figure != "source":
         block["accessory"] = {
             "type": "button",
-            "text": {"type": "plain_text", "text": truncate(link[1], 75)},
+            "text": {"type": "plain_text", "text": truncate(inert_plain(link[1]), 75)},
             "url": link[0],
         }
     return block
@@ -236,7 +236,7 @@ def _summary(rest: list[Decision]) -> dict[str, Any]:
         )
         more = ", …" if len(group) > WORST_NAMED else ""
         emoji = STYLE[group[0].notice or "firing"][0]
-        lines.append(f"{emoji} `{escape_mrkdwn(key)}` \u00d7{len(group)} {notice}: {worst}{more}")
+        lines.append(f"{emoji} {code(key)} \u00d7{len(group)} {notice}: {worst}{more}")
     return {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), 3000)}}
 
 

@@ -6,7 +6,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from ..slack import context, escape_mrkdwn, fields, header, section, truncate
+from ..slack import code, context, escape_mrkdwn, fields, header, section, truncate
 from .payload import BatchEvent
 
 FAILURES_SHOWN = 5
@@ -60,7 +60,7 @@ def slack_payload(event: BatchEvent, web_url: str | None = None) -> dict[str, An
         blocks.append(fields(counts(event)))
     failures = failure_lines(event)
     if failures:
-        blocks.append(section("*First failures*\n" + "\n".join(f"• `{escape_mrkdwn(f)}`" for f in failures)))
+        blocks.append(section("*First failures*\n" + "\n".join(f"• {code(f)}" for f in failures)))
     link = batch_link(event, web_url)
     blocks.append(context(f"<{link}|Batch in Sidekiq Web>" if link else f"bid {escape_mrkdwn(event.bid)}"))
     return {"text": escape_mrkdwn(f"{emoji} {title(event)}"), "blocks": blocks}

@@ -89,7 +89,13 @@ def _queues(value: object, name: str, location: str) -> dict[str, int]:
         raise SourceError(
             "bad_value", location, f"{name} is {_describe(value)}, not an object of queue sizes"
         )
-    return {str(queue): _count(size, f"{name}.{queue}", location) for queue, size in value.items()}
+    return {_text(queue): _count(size, f"{name}.{_text(queue)}", location) for queue, size in value.items()}
+
+
+def _text(name: object) -> str:
+    """A peer's name as text every encoder takes: a lone surrogate (from a JSON \\ud800 escape)
+    becomes U+FFFD, or the poll's log record would be dropped."""
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in str(name))
 
 
 def _figures(source: Mapping[str, object], location: str, prefix: str = "") -> dict[str, Any]:
