@@ -123,7 +123,7 @@ def test_backticks_in_an_error_class_cannot_close_its_code_span() -> None:
     payload = render_notices(view, _one_firing({"retries": 99.0}, "retries > 50"), History(), why)
     bullet = next(line for text in texts(payload) for line in text.splitlines() if line.startswith("•"))
     # Two spans, each closed where it should be: the classes' own backticks are look-alikes.
-    assert bullet == "• `Job\u02cb*bold*\u02cb` ×3 — `Err\u02cb _x_ \u02cb`: m"
+    assert bullet == "• `Job\u02cb*bold*\u02cb` \u00d73 \u2014 `Err\u02cb _x_ \u02cb`: m"
 
 
 def test_a_lone_surrogate_in_a_queue_name_never_reaches_the_log_record() -> None:
