@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -234,3 +236,114 @@ def test_hostile_text_in_every_field_reaches_every_channel_inert(
     since = len(peer.received)
     post(peer, json.dumps(document), GOOD_HEADERS, base64_body)
     assert_inert(peer, since)
+
+
+# Issue 23: what a batch may choose (destinations, recipients, subjects), fuzzed with every form the
+# outside attack used. A second peer stands for the attacker's host: it must never hear anything.
+def choices(peer: str, elsewhere: str) -> st.SearchStrategy[dict[str, Any]]:
+    allowed_hook = f"{peer}/allowed/team"
+    elsewhere_port = elsewhere.rsplit(":", 1)[1]
+    peer_port = peer.rsplit(":", 1)[1]
+    destinations = st.sampled_from(
+        [
+            allowed_hook,
+            f"{elsewhere}/allowed/team",
+            f"{elsewhere}/.{peer_port}/allowed/x",
+            f"{elsewhere}?{peer}/allowed/x",
+            f"{elsewhere}#{peer}/allowed/x",
+            f"{elsewhere}\\{peer}/allowed/x",
+            f"http://127.0.0.1:{peer_port}@127.0.0.1:{elsewhere_port}/allowed/x",
+            f"http://127.0.0.1:{peer_port}:x@127.0.0.1:{elsewhere_port}/allowed/",
+            f"{peer}/allowed/../../admin",
+            f"{peer}/allowed/%2e%2e/%2e%2e/admin",
+            f"http://localhost:{elsewhere_port}/allowed/x",
+            f"http://2130706433:{elsewhere_port}/allowed/x",
+            "ssm:/sidekiq-watch/webhook",
+        ]
+    )
+    addresses = st.sampled_from(
+        [
+            "team@example.com",
+            "attacker@evil.example",
+            "a@example.com\r\nBcc: attacker@evil.example",
+            "Ops <attacker@evil.example>",
+            "x@example.com.evil.example",
+            "a@example.com,attacker@evil.example",
+        ]
+    )
+    subjects = st.one_of(
+        st.sampled_from(
+            ["{bid:>1099511627776}", "{bid.__class__.__mro__}", "{0}", "[{event}] {bid}", "{{x}}"]
+        ),
+        text,
+    )
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "webhook": st.fixed_dictionaries({"url": destinations}),
+            "hipchat": st.fixed_dictionaries(
+                {}, optional={"server": destinations.map(lambda u: u.split("/allowed")[0]), "room_id": text}
+            ),
+            "campfire": st.fixed_dictionaries(
+                {"room_id": st.sampled_from(["1", "1/../../x", "../a", "12a"])}
+            ),
+            "email": st.fixed_dictionaries(
+                {},
+                optional={
+                    "to": st.one_of(addresses, st.lists(addresses, max_size=25)),
+                    "reply_to": addresses,
+                    "subject": subjects,
+                },
+            ),
+        },
+    )
+
+
+@pytest.fixture
+def guarded(
+    everything: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """Every channel kind with allow-lists; the attacker's host is a second peer."""
+    peer = everything["peer"]
+    with local_server(lambda request: Reply(200, b"ok")) as elsewhere:
+        config = json.loads(Path(os.environ["BATCH_CONFIG"]).read_text())
+        channels = config["channels"]
+        channels["webhook"]["allow_destinations"] = [f"{peer.url}/allowed/*"]
+        channels["webhook"]["headers"] = {"X-Secret": "s3cr3t-header"}
+        channels["hipchat"]["allow_destinations"] = [f"{peer.url}/*"]
+        channels["campfire"] = {"subdomain": "acme", "room_id": "1", "token": "s3cr3t-campfire"}
+        channels["email"]["allow_recipients"] = ["*@example.com"]
+        path = tmp_path / "guarded.json"
+        path.write_text(json.dumps(config))
+        monkeypatch.setenv("BATCH_CONFIG", str(path))
+        yield {**everything, "elsewhere": elsewhere}
+
+
+def ses_recipients() -> list[str]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    return [a for m in sent for addresses in m.destinations.values() for a in addresses]
+
+
+@FUZZ
+@given(data=st.data(), surrogate=st.booleans())
+def test_what_a_batch_chooses_never_reaches_a_host_or_recipient_outside_the_allow_lists(
+    guarded: dict[str, Any], data: st.DataObject, surrogate: bool
+) -> None:
+    peer, elsewhere = guarded["peer"], guarded["elsewhere"]
+    notify = data.draw(choices(peer.url, elsewhere.url))
+    body = json.dumps({"bid": f"b{data.draw(st.integers(0, 10**9))}", "pending": 0, "notify": notify})
+    if surrogate:
+        body = body[:-1] + ', "x\\ud800": 1}'
+    since = len(peer.received)
+    with mock.patch("sidekiq_watch.batches.channels.chat.CampfireChannel.deliver", return_value="HTTP 200"):
+        status, answer = post(peer, body, GOOD_HEADERS, False)
+    assert elsewhere.received == [], "a batch reached a host outside the allow-lists"
+    for request in peer.received[since:]:
+        assert "/admin" not in request.path
+    assert all(address.endswith("@example.com") for address in ses_recipients()), ses_recipients()
+    assert all("\n" not in address and "\r" not in address for address in ses_recipients())
+    if surrogate:
+        assert status == 422
