@@ -3,6 +3,7 @@
 # description and lists failed job ids as plain strings). Ruby 2.7 and later (Sidekiq 7 and 8).
 #   batch.on(:complete, SidekiqWatchCallback)
 #   batch.on(:success, SidekiqWatchCallback, "notify" => { "email" => { "to" => "team@example.com" } })
+#   (a batch's own recipients must match the e-mail channel's allow_recipients in BATCH_CONFIG)
 require "json"
 require "net/http"
 
