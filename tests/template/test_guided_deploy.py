@@ -1,0 +1,129 @@
+"""The real `sam deploy --guided`, answers piped in as a newcomer gives them (issue 24), against a
+moto server standing in for AWS: the SAM CLI reads the template, asks its questions, finds its
+managed bucket, uploads, creates the changeset and the stack.
+
+moto checks neither the SAM transform nor `Rules`, `AllowedPattern` or capabilities; what this
+proves is the conversation: which prompts come, that pressing Enter at each never aborts (a
+FunctionUrlConfig with AuthType NONE made SAM ask "has no authentication. Is this okay? [y/N]",
+whose default aborted every first deploy), and that the deploy then runs through.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.conftest import ROOT
+from tests.support.sam_local import sam_cli
+
+pytestmark = [pytest.mark.build, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+REGION = "us-east-1"
+STATS_URL = "https://app.example.com/sidekiq/stats"
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[str]:
+    """A moto server on 127.0.0.1, named `localhost` (moto reads templates from S3 only for it), with
+    the managed stack SAM creates on an account's first deploy: moto cannot create that one itself."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = f"http://localhost:{server.get_host_and_port()[1]}"
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    managed = {
+        "Resources": {"SamCliSourceBucket": {"Type": "AWS::S3::Bucket"}},
+        "Outputs": {"SourceBucket": {"Value": {"Ref": "SamCliSourceBucket"}}},
+    }
+    cloudformation.create_stack(
+        StackName="aws-sam-cli-managed-default",
+        TemplateBody=json.dumps(managed),
+        Tags=[{"Key": "ManagedStackSource", "Value": "AwsSamCli"}],
+    )
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def project_copy(where: Path) -> Path:
+    """template.yaml as shipped, its code replaced by a stub: what is packaged does not matter here,
+    and packaging the checkout itself would zip its virtualenv."""
+    (where / "code").mkdir(parents=True)
+    (where / "code" / "stub.py").write_text("")
+    text = (ROOT / "template.yaml").read_text().replace("CodeUri: .", "CodeUri: code/")
+    (where / "template.yaml").write_text(re.sub(r"\n    Metadata:\n      BuildMethod: makefile", "", text))
+    return where
+
+
+def guided_deploy(aws: str, work: Path, answers: list[str]) -> subprocess.CompletedProcess[str]:
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": aws,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run(
+        [str(sam_cli()), "deploy", "--guided", "--template-file", "template.yaml"],
+        cwd=work,
+        env=environment,
+        input="\n".join(answers) + "\n" * 80,  # Enter for every question not answered
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def prompts(output: str) -> list[str]:
+    """Each question SAM asked, as `Name [default]`."""
+    return [match.strip() for match in re.findall(r"\t([^\t\n#]*?\[[^\]\n]*\]): ", output)]
+
+
+@pytest.fixture(scope="module")
+def first_deploy(aws: str, tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    work = project_copy(tmp_path_factory.mktemp("guided"))
+    # Stack name and region: Enter; the stats URL: the one answer; Enter for everything else.
+    return guided_deploy(aws, work, ["", "", STATS_URL])
+
+
+def test_pressing_enter_everywhere_but_the_url_deploys(
+    first_deploy: subprocess.CompletedProcess[str],
+) -> None:
+    output = first_deploy.stdout + first_deploy.stderr
+    assert "Security Constraints Not Satisfied" not in output
+    assert first_deploy.returncode == 0, output[-3000:]
+    assert "Changeset created successfully" in output
+    assert "Successfully created/updated stack - sam-app" in output
+    assert f'"StatsUrl": "{STATS_URL}"' in output
+
+
+def test_no_question_has_a_default_that_aborts(first_deploy: subprocess.CompletedProcess[str]) -> None:
+    asked = prompts(first_deploy.stdout)
+    assert not [q for q in asked if "Is this okay" in q]
+    template: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
+    parameters = [q.removeprefix("Parameter ").split(" [")[0] for q in asked if q.startswith("Parameter ")]
+    assert parameters == list(template["Parameters"])  # every parameter once, in template order
+    print(f"sam deploy --guided asked {len(asked)} questions")  # issue 24 asks for at most 20
