@@ -58,6 +58,16 @@ class Stack:
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
 
+    def refused_by(self) -> list[str]:
+        """The template's Rules that refuse these parameters, as CloudFormation checks them before
+        anything is created (moto does not evaluate Rules)."""
+        refused = []
+        for name, rule in self.template.get("Rules", {}).items():
+            applies = self.resolve(rule.get("RuleCondition", True))
+            if applies and not all(self.resolve(a["Assert"]) for a in rule["Assertions"]):
+                refused.append(name)
+        return refused
+
     def exists(self, logical_id: str) -> bool:
         condition = self.template["Resources"][logical_id].get("Condition")
         return condition is None or self.condition(condition)
@@ -126,6 +136,9 @@ class Stack:
             return not self.resolve(argument[0])
         if key == "Fn::Or":
             return any(self.resolve(a) for a in argument)
+        if key == "Fn::Contains":  # a rule function: whether the list holds the value
+            values, wanted = (self.resolve(a) for a in argument)
+            return str(wanted) in [str(v) for v in values]
         if key == "Fn::And":
             return all(self.resolve(a) for a in argument)
         if key == "Condition":

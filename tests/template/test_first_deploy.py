@@ -56,6 +56,31 @@ def test_a_first_deploy_needs_one_answer(template: dict[str, Any]) -> None:
     assert not Stack(template, {"ConfigParameter": "/c"}).resolve(rule["RuleCondition"])  # targets in it
 
 
+URL = {"StatsUrl": "https://app.example.com/sidekiq/stats"}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused_by"),
+    [
+        ({}, ["SomethingToWatch"]),
+        (URL, []),
+        ({**URL, "StatsAuth": "basic"}, ["StatsAuthHasItsSecret"]),
+        ({**URL, "StatsAuth": "token"}, ["StatsAuthHasItsSecret"]),
+        ({**URL, "StatsAuth": "token", "StatsSecretParameter": "/sidekiq-watch/stats-token"}, []),
+        ({**URL, "VpcSubnetIds": "subnet-1,subnet-2"}, ["VpcNeedsBoth"]),
+        ({**URL, "VpcSecurityGroupIds": "sg-1"}, ["VpcNeedsBoth"]),
+        ({**URL, "VpcSubnetIds": "subnet-1", "VpcSecurityGroupIds": "sg-1"}, []),
+    ],
+)
+def test_parameters_that_only_make_sense_together_are_refused_together(
+    template: dict[str, Any], parameters: dict[str, str], refused_by: list[str]
+) -> None:
+    """Refused at deploy time, before anything is created, rather than at the first poll."""
+    assert Stack(template, parameters).refused_by() == refused_by
+    for name in refused_by:
+        assert len(template["Rules"][name]["Assertions"][0]["AssertDescription"]) > 20
+
+
 @pytest.mark.parametrize(
     ("url", "accepted"),
     [
