@@ -39,7 +39,8 @@ template = yaml_parse(open(sys.argv[1]).read())
 metadata = get_app_metadata(template)
 body = yaml_dump(strip_app_metadata(template))
 create = _create_application_request(metadata, body)
-version = _create_application_version_request(metadata, "arn:aws:serverlessrepo:us-east-1:1:applications/x", body)
+application = "arn:aws:serverlessrepo:us-east-1:123456789012:applications/sidekiq-watch"
+version = _create_application_version_request(metadata, application, body)
 model = botocore.session.get_session().get_service_model("serverlessrepo")
 for operation, request in (("CreateApplication", create), ("CreateApplicationVersion", version)):
     report = ParamValidator().validate(request, model.operation_model(operation).input_shape)
