@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT
@@ -37,6 +38,13 @@ def sam_transform() -> dict[str, Any]:
 
     result: dict[str, Any] = transform(template, {}, NoManagedPolicies())
     return result
+
+
+MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
+    name: statements
+    for name, statements in json.loads((Path(__file__).parent / "managed_policies.json").read_text()).items()
+    if not name.startswith("_")
+}
 
 
 @dataclass
@@ -153,8 +161,16 @@ class Stack:
         return str(self.ref(name))
 
     def role_statements(self, role: str) -> list[dict[str, Any]]:
+        """What the role grants: its inline policies and the AWS managed policies it attaches."""
         properties = self.template["Resources"][role]["Properties"]
         found = []
+        for policy_arn in self.resolve({"list": properties.get("ManagedPolicyArns", [])}).get("list", []):
+            name = str(policy_arn).rsplit("/", 1)[-1]
+            if name not in MANAGED_POLICIES:
+                raise AssertionError(
+                    f"{role} attaches {policy_arn}: bundle its document in managed_policies.json"
+                )
+            found += MANAGED_POLICIES[name]
         for policy in properties.get("Policies", []):
             for statement in self.resolve(policy["PolicyDocument"])["Statement"]:
                 actions = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,8 @@ def project_copy(where: Path) -> Path:
     and packaging the checkout itself would zip its virtualenv."""
     (where / "code").mkdir(parents=True)
     (where / "code" / "stub.py").write_text("")
+    for packaged in ("LICENSE", "README.md"):  # the repository metadata's files: sam deploy uploads them
+        shutil.copy(ROOT / packaged, where / packaged)
     text = (ROOT / "template.yaml").read_text().replace("CodeUri: .", "CodeUri: code/")
     (where / "template.yaml").write_text(re.sub(r"\n    Metadata:\n      BuildMethod: makefile", "", text))
     return where

@@ -230,3 +230,96 @@ def test_a_call_the_template_does_not_grant_is_caught(template: dict[str, Any]) 
     other_table = Call("dynamodb:PutItem", ("arn:aws:dynamodb:us-east-1:123456789012:table/other",))
     allowed = Call("dynamodb:PutItem", ("arn:aws:dynamodb:us-east-1:123456789012:table/stack-state",))
     assert denied(statements, [other_parameter, other_table, allowed]) == [other_parameter, other_table]
+
+
+# Issue 24 (6-10): every configuration form the docs show, under exactly what the template grants.
+@pytest.mark.usefixtures("aws")
+def test_the_poller_with_a_per_target_token_in_secrets_manager(
+    template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/configuration.md's billing target: `token: secretsmanager:/sidekiq-watch/targets/…`."""
+    sidekiq, slack = peers
+    stack = Stack(
+        template,
+        {"ConfigParameter": "/sidekiq-watch/config", "ExtraParametersPath": "/sidekiq-watch/targets"},
+        {"StateTable": create_state_table("stack-state"), "PollerLogGroup": "poller-logs"},
+    )
+    document = {
+        "targets": [
+            {
+                "name": "billing",
+                "url": sidekiq.url + "/stats",
+                "token": "secretsmanager:/sidekiq-watch/targets/billing-token",
+                "token_header": "X-Api-Key",
+            }
+        ]
+    }
+    ssm_put("/sidekiq-watch/config", json.dumps(document), secure=False)
+    ssm_put("/sidekiq-watch/slack-webhook-url", slack.url + "/hook")
+    boto3.client("secretsmanager").create_secret(
+        Name="/sidekiq-watch/targets/billing-token", SecretString="s3cr3t-token"
+    )
+    run_under(stack, "PollerFunction", "PollerRole", monkeypatch, load_event("scheduled.json"))
+    assert sidekiq.received[0].headers["X-Api-Key"] == "s3cr3t-token"
+    assert len(slack.received) == 1
+
+
+def arn(service: str, resource: str) -> str:
+    return f"arn:aws:{service}:us-east-1:123456789012:{resource}"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "may_read"),
+    [
+        ({"BatchConfigParameter": "/team/batches", "ExtraParametersPath": "/sidekiq-watch/targets"}, False),
+        ({"ExtraParametersPath": "/sidekiq-watch/targets"}, True),  # the default posts to the poller's Slack
+    ],
+)
+def test_the_public_batch_function_reads_only_its_own_secrets(
+    template: dict[str, Any], parameters: dict[str, str], may_read: bool
+) -> None:
+    stack = Stack(template, {"EnableBatchNotifications": "true", **parameters}, {"BatchAuthPassword": "pw"})
+    statements = stack.role_statements("BatchNotificationsRole")
+    pollers_webhook = Call("ssm:GetParameter", (arn("ssm", "parameter/sidekiq-watch/slack-webhook-url"),))
+    target_password = Call("ssm:GetParameter", (arn("ssm", "parameter/sidekiq-watch/targets/shop-password"),))
+    assert target_password in denied(statements, [target_password])
+    assert (pollers_webhook in denied(statements, [pollers_webhook])) is not may_read
+    own = Call("ssm:GetParameter", (arn("ssm", "parameter/sidekiq-watch/batches/hipchat-token"),))
+    own_secret = Call(
+        "secretsmanager:GetSecretValue", (arn("secretsmanager", "secret:/sidekiq-watch/batches/smtp-AbCdEf"),)
+    )
+    assert denied(statements, [own, own_secret]) == []  # under /STACK/batches/, as the docs show
+
+
+def test_in_a_vpc_the_poller_gets_network_interfaces_and_no_other_logs(template: dict[str, Any]) -> None:
+    """AWSLambdaVPCAccessExecutionRole grants logs:CreateLogGroup and PutLogEvents on every log group."""
+    stack = Stack(
+        template,
+        {
+            "StatsUrl": "redis://cache.internal:6379/0",
+            "VpcSubnetIds": "subnet-1",
+            "VpcSecurityGroupIds": "sg-1",
+        },
+        {"PollerLogGroup": "poller-logs"},
+    )
+    statements = stack.role_statements("PollerRole")
+    eni = [
+        Call(f"ec2:{action}", ("*",))
+        for action in ("CreateNetworkInterface", "DescribeNetworkInterfaces", "DeleteNetworkInterface")
+    ]
+    assert denied(statements, eni) == []
+    elsewhere = [
+        Call("logs:CreateLogGroup", (arn("logs", "log-group:/aws/lambda/other"),)),
+        Call("logs:PutLogEvents", (arn("logs", "log-group:/aws/lambda/other:*"),)),
+    ]
+    assert denied(statements, elsewhere) == elsewhere
+
+
+@pytest.mark.parametrize(
+    ("identity", "accepted"),
+    [("", True), ("example.com", True), ("ops@example.com", True), ("*", False), ("example.*", False)],
+)
+def test_the_ses_identity_is_one_identity(template: dict[str, Any], identity: str, accepted: bool) -> None:
+    import re
+
+    assert bool(re.fullmatch(template["Parameters"]["SesIdentity"]["AllowedPattern"], identity)) is accepted
