@@ -87,8 +87,10 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy
 	$(BIN)/cfn-lint template.yaml
 
-# Needs the SAM CLI (pip install aws-sam-cli); no Docker: the makefile build method below does the work.
+# Needs the SAM CLI 1.129.0 or later (pip install aws-sam-cli), checked first; no Docker: the
+# makefile build method below does the work.
 build:
+	sh scripts/check-sam-version.sh
 	sam build
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set. The poller never
@@ -147,6 +149,7 @@ cost: $(STAMP)
 	$(BIN)/python bench/cost.py
 
 deploy:
+	sh scripts/check-sam-version.sh
 	sam build && sam deploy --guided
 
 clean:

@@ -293,7 +293,7 @@ def container_engine() -> Iterator[tuple[Engine, DockerApiProxy]]:
         yield engine, proxy
 
 
-SAM_CLI = "aws-sam-cli>=1.120,<2"
+SAM_CLI = "aws-sam-cli>=1.129,<2"  # scripts/check-sam-version.sh: the minimum the template needs
 SAM_VENV = ROOT / "build" / "sam-cli"
 
 
