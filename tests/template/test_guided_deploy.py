@@ -5,7 +5,9 @@ managed bucket, uploads, creates the changeset and the stack.
 moto checks neither the SAM transform nor `Rules`, `AllowedPattern` or capabilities; what this
 proves is the conversation: which prompts come, that pressing Enter at each never aborts (a
 FunctionUrlConfig with AuthType NONE made SAM ask "has no authentication. Is this okay? [y/N]",
-whose default aborted every first deploy), and that the deploy then runs through.
+whose default aborted every first deploy), and that the deploy then runs through. Then what it
+uploaded, through the SAM transform, is created in moto's CloudFormation, which does evaluate
+conditions and builds the functions, roles, tables and schedule.
 """
 
 from __future__ import annotations
@@ -130,3 +132,67 @@ def test_no_question_has_a_default_that_aborts(first_deploy: subprocess.Complete
     parameters = [q.removeprefix("Parameter ").split(" [")[0] for q in asked if q.startswith("Parameter ")]
     assert parameters == list(template["Parameters"])  # every parameter once, in template order
     print(f"sam deploy --guided asked {len(asked)} questions")  # issue 24 asks for at most 20
+
+
+def client(aws: str, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=aws,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_the_packaged_template_transformed_creates_a_working_stack(
+    aws: str, first_deploy: subprocess.CompletedProcess[str]
+) -> None:
+    """What the guided deploy uploaded, through the SAM transform (which moto does not run) and into
+    moto's CloudFormation with the newcomer's answers: the stack completes, the schedule calls the
+    poller at the chosen rate, and the poller's environment resolves to what the code reads."""
+    from samtranslator.translator.transform import transform
+
+    cloudformation, s3 = client(aws, "cloudformation"), client(aws, "s3")
+    [bucket] = [
+        o["OutputValue"]
+        for o in cloudformation.describe_stacks(StackName="aws-sam-cli-managed-default")["Stacks"][0][
+            "Outputs"
+        ]
+    ]
+    [key] = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith(".template")
+    ]
+    packaged = yaml_parse(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+    assert all(
+        str(r["Properties"]["CodeUri"]).startswith(f"s3://{bucket}/")
+        for r in packaged["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+    )
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    transformed = transform(packaged, {}, NoManagedPolicies())
+    answers = {"StatsUrl": STATS_URL, "PollEveryMinutes": "10"}
+    cloudformation.create_stack(
+        StackName="watch",
+        TemplateBody=json.dumps(transformed),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in answers.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    assert cloudformation.describe_stacks(StackName="watch")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    functions = {f["FunctionName"]: f for f in client(aws, "lambda").list_functions()["Functions"]}
+    [poller] = [name for name in functions if name.startswith("watch-PollerFunction")]
+    assert not [name for name in functions if "BatchNotifications" in name]  # off by default
+    events = client(aws, "events")
+    [rule] = [r for r in events.list_rules()["Rules"] if r["Name"].startswith("watch-")]
+    assert rule["ScheduleExpression"] == "rate(10 minutes)"
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"].endswith(f":function:{poller}")
+    variables = functions[poller]["Environment"]["Variables"]
+    assert variables["SIDEKIQ_STATS_URL"] == STATS_URL
+    assert variables["SLACK_WEBHOOK_URL"] == "ssm:/sidekiq-watch/slack-webhook-url"
+    assert variables["STATE_TABLE"].startswith("watch-StateTable")
