@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import QUICK, slow_server, table
 
 from sidekiq_watch.alerts.config import Target, WatchConfig
-from sidekiq_watch.alerts.persistence.memory import MemoryStore
+from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
 from sidekiq_watch.alerts.rules import parse_rule
 from sidekiq_watch.http import new_session
 from sidekiq_watch.poll import Watcher
@@ -32,13 +33,14 @@ class Quiet:
 
 
 def poll(url: str, count: int) -> tuple[float, int, float]:
+    """One poll, with the alert state in the local file store the CLI uses (a real store's cost)."""
     rules = (parse_rule("retries > 50", "r"),)
     targets = tuple(Target(f"app{i}", f"{url}/app{i}/stats", StatsAuth(), rules) for i in range(count))
     session = new_session()
     peak_threads = [threading.active_count()]
     watcher = Watcher(
         WatchConfig(targets),
-        MemoryStore(),
+        LocalFileStore(Path(tempfile.mkdtemp(prefix="bench-state-")) / "state.json"),
         source_for=lambda t: make_source(t.stats_url, t.auth, timeout=10, session=session),
         notifier_for=lambda t: Quiet(),
     )
