@@ -47,6 +47,8 @@ MAX_CONCURRENT_TARGETS = 256
 # Claims are not taken once the invocation's time is (nearly) spent; a post that then runs out of
 # time is bounded by the same deadline and releases its claims.
 MIN_ANNOUNCE_SECONDS = 0.25
+# Claims are written this many at a time, the time left checked between chunks.
+CLAIM_CHUNK = 100
 
 
 class TargetOutcome(StrEnum):
@@ -71,6 +73,7 @@ class Announcement:
     # Announced, but the confirming write lost to another invocation: it may announce them again.
     confirm_lost: tuple[str, ...] = ()
     sent_by: str | None = None  # the notifier that took the message (posted to Slack, printed)
+    left: int = 0  # notices not claimed because the time ran out: the next poll decides them
     rejected: DeliveryError | None = None
     transient: DeliveryError | None = None
 
@@ -87,7 +90,6 @@ class TargetReport:
     announced: Announcement = Announcement()
     failure: SidekiqWatchError | None = None
     late: bool = False
-    left_undecided: int = 0  # notices not claimed because the time ran out: the next poll decides them
 
     @property
     def outcome(self) -> TargetOutcome:
@@ -109,8 +111,13 @@ class TargetReport:
     def delivery(self) -> str:
         """The outcome in words, for the CLI and the log record."""
         outcome = self.outcome
+        left = (
+            f"; {self.announced.left} notices left to the next poll (out of time)"
+            if self.announced.left
+            else ""
+        )
         if outcome is TargetOutcome.DELIVERED:
-            return self.announced.sent_by or outcome.value
+            return (self.announced.sent_by or outcome.value) + left
         if outcome is TargetOutcome.REJECTED:
             return f"rejected: {self.announced.rejected}"
         if outcome is TargetOutcome.WILL_RETRY:
@@ -118,7 +125,6 @@ class TargetReport:
         if outcome is TargetOutcome.FAILED:
             return f"failed: {self.failure}"
         if outcome is TargetOutcome.NOT_FINISHED:
-            left = f" ({self.left_undecided} notices left to announce)" if self.left_undecided else ""
             return f"not finished within the invocation's time{left}; polled again next time"
         return "nothing to send"
 
@@ -142,6 +148,7 @@ class TargetReport:
             "others_announcing": list(announced.others_announcing),
             "confirm_lost": list(announced.confirm_lost),
             "already_announced": list(announced.already_announced),
+            "left_to_next_poll": announced.left,
             "outcome": self.outcome.value,
             "delivery": self.delivery,
             "error": str(self.failure) if self.failure else None,
@@ -243,8 +250,9 @@ class Watcher:
             seen, decisions, history = self._decide(target, state, seen)
             if time_left is not None and time_left() < MIN_ANNOUNCE_SECONDS:
                 left = sum(1 for d in decisions if d.notice is not None)
-                return replace(seen, late=True, left_undecided=left)
-            seen = replace(seen, announced=self._announce(target, decisions, history, seen, source))
+                return replace(seen, late=True, announced=Announcement(left=left))
+            announced = self._announce(target, decisions, history, seen, source, time_left)
+            seen = replace(seen, announced=announced)
             if seen.snapshot is not None:
                 self.store.save_history(target.name, history)
             return seen
@@ -293,9 +301,10 @@ class Watcher:
         history: History,
         seen: TargetReport,
         source: StatsSource,
+        time_left: Callable[[], float] | None = None,
     ) -> Announcement:
         """Claim what is to be announced, post it as one message, then confirm or release the claims."""
-        quiet, claimed = self._claim(decisions, seen.checked_at)
+        quiet, claimed = self._claim(decisions, seen.checked_at, time_left)
         if not claimed:
             return quiet
         try:
@@ -350,9 +359,14 @@ class Watcher:
         return render_notices(view, [d for d, _ in claimed], history, why, oldest)
 
     def _claim(
-        self, decisions: list[Decision], now: float
+        self, decisions: list[Decision], now: float, time_left: Callable[[], float] | None = None
     ) -> tuple[Announcement, list[tuple[Decision, AlertRecord]]]:
-        """Each notice claimed with a leased conditional write; quiet changes saved; the rest reported."""
+        """Each notice claimed with a leased conditional write; quiet changes saved; the rest reported.
+
+        Claims are written a chunk at a time while the time left covers what the claims so far took
+        again (their confirming writes cost as much) and a margin: what does not fit is left, whole,
+        to the next poll, never claimed without time to announce and confirm it.
+        """
         already: list[str] = []
         others: list[str] = []
         quiet_changes: list[AlertRecord] = []
@@ -382,14 +396,25 @@ class Watcher:
             with contextlib.suppress(StateConflictsError):  # a quiet change lost: the next poll decides again
                 self.store.save_all(quiet_changes)
         lost: set[str] = set()
-        try:
-            if claims:
-                self.store.save_all([claim for _, claim in claims])
-        except StateConflictsError as exc:
-            lost = set(exc.keys)
-        others += [decision.finding.key for decision, _ in claims if decision.finding.key in lost]
-        claimed = [(decision, claim) for decision, claim in claims if decision.finding.key not in lost]
-        return Announcement(others_announcing=tuple(others), already_announced=tuple(already)), claimed
+        written = 0
+        started = time.monotonic()
+        while written < len(claims):
+            spent = time.monotonic() - started
+            if time_left is not None and time_left() < MIN_ANNOUNCE_SECONDS + spent:
+                break
+            chunk = claims[written : written + CLAIM_CHUNK]
+            written += len(chunk)
+            try:
+                self.store.save_all([claim for _, claim in chunk])
+            except StateConflictsError as exc:
+                lost |= set(exc.keys)
+        attempted = claims[:written]
+        others += [decision.finding.key for decision, _ in attempted if decision.finding.key in lost]
+        claimed = [(decision, claim) for decision, claim in attempted if decision.finding.key not in lost]
+        quiet = Announcement(
+            others_announcing=tuple(others), already_announced=tuple(already), left=len(claims) - written
+        )
+        return quiet, claimed
 
     def poll_all(
         self,

@@ -53,3 +53,48 @@ def test_a_poll_out_of_time_claims_nothing_and_says_what_is_left(tmp_path: Path,
     assert "6001 notices" in report.delivery or f"{QUEUES} notices" in report.delivery
     [next_poll] = watcher(store, slack, clock).poll_all()  # nothing was claimed: all decided afresh
     assert len(next_poll.announced.notices) == QUEUES
+
+
+class SlowStore:
+    """A store whose writes take a millisecond a record, as DynamoDB's one put per record does."""
+
+    def __init__(self, store: LocalFileStore) -> None:
+        self.store = store
+        self.description = store.description
+
+    def load(self, target: str) -> object:
+        return self.store.load(target)
+
+    def save(self, record: object) -> None:
+        self.save_all([record])
+
+    def save_all(self, records: list[object]) -> None:
+        time.sleep(0.001 * len(records))
+        self.store.save_all(records)  # type: ignore[arg-type]
+
+    def save_history(self, target: str, history: object) -> None:
+        self.store.save_history(target, history)  # type: ignore[arg-type]
+
+
+def test_claims_that_would_not_fit_in_the_time_left_are_left_whole_to_the_next_poll(tmp_path: Path) -> None:
+    """6,000 claims at a millisecond each, and their confirms, do not fit in 4 s: part is announced,
+    the rest left and said so; the next polls announce the rest, nothing twice."""
+    store, slack, clock = SlowStore(LocalFileStore(tmp_path / "state.json")), Slack(), Clock()
+    budget = 4.0
+    started = time.monotonic()
+    [first] = watcher(store, slack, clock).poll_all(lambda: started + budget - time.monotonic())  # type: ignore[arg-type]
+    assert time.monotonic() - started < budget + 1.0
+    announced = len(first.announced.notices)
+    assert 0 < announced < QUEUES
+    assert first.announced.left == QUEUES - announced
+    assert f"{QUEUES - announced} notices left to the next poll" in first.delivery
+    seen = {rule for _, rule in first.announced.notices}
+    for _ in range(10):
+        if len(seen) == QUEUES:
+            break
+        deadline = time.monotonic() + budget
+        [later] = watcher(store, slack, clock).poll_all(lambda d=deadline: d - time.monotonic())  # type: ignore[arg-type]
+        again = {rule for _, rule in later.announced.notices}
+        assert not again & seen  # nothing announced twice
+        seen |= again
+    assert len(seen) == QUEUES
