@@ -323,3 +323,54 @@ def test_the_ses_identity_is_one_identity(template: dict[str, Any], identity: st
     import re
 
     assert bool(re.fullmatch(template["Parameters"]["SesIdentity"]["AllowedPattern"], identity)) is accepted
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_poller_with_token_auth(
+    template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sidekiq, slack = peers
+    stack = Stack(
+        template,
+        {
+            "StatsUrl": sidekiq.url + "/stats",
+            "StatsAuth": "token",
+            "StatsSecretParameter": "/sidekiq-watch/stats-token",
+        },
+        {"StateTable": create_state_table("stack-state"), "PollerLogGroup": "poller-logs"},
+    )
+    ssm_put("/sidekiq-watch/stats-token", "s3cr3t-token")
+    ssm_put("/sidekiq-watch/slack-webhook-url", slack.url + "/hook")
+    run_under(stack, "PollerFunction", "PollerRole", monkeypatch, load_event("scheduled.json"))
+    assert sidekiq.received[0].headers["Authorization"] == "Bearer s3cr3t-token"
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_batch_function_with_its_own_configuration_and_secrets(
+    template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/batch-notifications.md: secrets of its own configuration under /STACK-NAME/batches/, in SSM
+    or Secrets Manager; none of the poller's."""
+    _, hook = peers
+    config = {
+        "channels": {
+            "hook": {"type": "webhook", "url": "ssm:/sidekiq-watch/batches/hook-url"},
+            "secured": {
+                "type": "webhook",
+                "url": hook.url + "/secured",
+                "username": "sidekiq",
+                "password": "secretsmanager:/sidekiq-watch/batches/hook-password",
+            },
+        }
+    }
+    ssm_put("/team/batches", json.dumps(config), secure=False)
+    ssm_put("/sidekiq-watch/batches/hook-url", hook.url + "/hook")
+    boto3.client("secretsmanager").create_secret(
+        Name="/sidekiq-watch/batches/hook-password", SecretString="s3cr3t-hook"
+    )
+    stack = batch_stack(template, {"BatchConfigParameter": "/team/batches"})
+    result = run_under(
+        stack, "BatchNotificationsFunction", "BatchNotificationsRole", monkeypatch, batch_event()
+    )
+    assert result["statusCode"] == 200, result
+    assert sorted(r.path for r in hook.received) == ["/hook", "/secured"]
