@@ -9,7 +9,6 @@ passes all of them is delivered. Error bodies say what is wrong and never echo t
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import BatchRequestError, ConfigError, SecretError
+from ..finite_json import NotFiniteNumber, loads_finite
 from .auth import Admission, is_authorized
 from .channels import Resources
 from .config import BatchConfig
@@ -76,24 +76,9 @@ MAX_FIELD_DEPTH = 16
 MAX_EXTRA_BYTES = 64 * 1024
 
 
-class NotFiniteNumber(ValueError):
-    """A JSON number that is Infinity or NaN, or a float too large to be finite."""
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise NotFiniteNumber(text)
-    return value
-
-
-def _no_constant(name: str) -> float:
-    raise NotFiniteNumber(name)
-
-
 def _decode(body: bytes) -> Any | Reply:
     try:
-        return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
+        return loads_finite(body)
     except NotFiniteNumber:
         return _problem(400, "numbers must be finite: Infinity, NaN and floats beyond 1.8e308 are refused")
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):

@@ -7,30 +7,14 @@ rule of the target, or an alert already claimed).
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..finite_json import NotFiniteNumber, loads_finite
 from .snapshot import MAX_COUNT, MAX_PLAUSIBLE_SECONDS
 
 # Sidekiq warns about payloads over a few KB; a head-of-queue job is read only for two fields.
 MAX_JOB_BYTES = 1024 * 1024
-
-
-class _NotFinite(ValueError):
-    """Infinity, NaN, or a float beyond 1.8e308 in a payload."""
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotFinite(text)
-    return value
-
-
-def _refuse_constant(name: str) -> float:
-    raise _NotFinite(name)
 
 
 @dataclass(frozen=True)
@@ -55,8 +39,8 @@ def parse_job(entry: bytes | str | None) -> JobPayload:
     if len(entry) > MAX_JOB_BYTES:
         return JobPayload(None, f"larger than {MAX_JOB_BYTES // 1024} KiB")
     try:
-        job = json.loads(entry, parse_float=_finite, parse_constant=_refuse_constant)
-    except _NotFinite:
+        job = loads_finite(entry)
+    except NotFiniteNumber:
         return JobPayload(None, "a number that is not finite")
     except RecursionError:
         return JobPayload(None, "nested too deep")
