@@ -1,6 +1,6 @@
 """One bad job must not silence the watchdog (issue 23, items 8 and 9): hostile payloads in a real
 Redis (nested 5,000 deep, 2 MB, non-finite numbers, not JSON) at the head of a queue and among the
-newest entries of the retry set. The retries and latency alerts are still posted exactly once, the
+newest entries of the retry and dead sets. The retries and latency alerts are still posted exactly once, the
 bad job is named, and figures no Sidekiq can have are a source error naming the figure."""
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def plant(r: Any, bad: str) -> None:
         job = {"class": "HardJob", "jid": f"r{i}", "error_class": "Boom", "error_message": "no"}
         r.zadd("retry", {json.dumps(job): now + 60 + i})
     r.zadd("retry", {bad: now + 10_000})  # the newest entry: among the 200 read for "why"
+    dead = {"class": "DeadJob", "jid": "d1", "error_class": "Gone", "error_message": "no"}
+    r.zadd("dead", {json.dumps(dead): now - 60, bad: now})
     r.sadd("queues", "slow", "poisoned")
     r.rpush("queue:slow", json.dumps({"class": "SlowJob", "enqueued_at": now - 600}))
     r.rpush("queue:poisoned", bad)
@@ -62,7 +64,9 @@ def test_hostile_payloads_never_stop_the_retries_and_latency_alerts(
     plant(server.client(), HOSTILE[payload])
     source = RedisStatsSource(server.url, StatsAuth(), timeout=5)
     config = WatchConfig(
-        (target("retries > 50", "latency:* > 300"),), repeat_interval=HOUR, source_failures_before_alert=2
+        (target("retries > 50", "dead > 1", "latency:* > 300"),),
+        repeat_interval=HOUR,
+        source_failures_before_alert=2,
     )
     slack, clock = Slack(), Clock()
     store = LocalFileStore(tmp_path / "state.json")
@@ -71,9 +75,10 @@ def test_hostile_payloads_never_stop_the_retries_and_latency_alerts(
         [report] = watch.poll_all()
     assert report.outcome is TargetOutcome.DELIVERED, report.as_dict()
     announced = {rule for _, rule in report.announced.notices}
-    assert announced == {"retries > 50", "latency:* > 300 [latency:slow]"}
+    assert announced == {"retries > 50", "dead > 1", "latency:* > 300 [latency:slow]"}
     assert len(slack.sent) == 1
     assert "HardJob" in json.dumps(slack.sent[0])  # why still read from the readable entries
+    assert "DeadJob" in json.dumps(slack.sent[0])
     assert "poisoned" in caplog.text  # the bad job is named
     [again] = watch.poll_all()
     assert again.announced.notices == ()  # exactly once
