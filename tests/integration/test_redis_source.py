@@ -64,6 +64,8 @@ def test_figures_are_computed_as_sidekiq_stats_does(server: RedisServer) -> None
         "retries": 51,
         "dead": 1,
         "default_latency": 0,
+        "live_processes": 1,
+        "quiet_processes": 0,
         "queue:default": 2,
         "queue:mailers": 1,
         "latency:default": snapshot.queue_latencies["default"],  # type: ignore[index]
@@ -138,3 +140,29 @@ def test_a_user_lacking_a_command_is_an_auth_error_naming_it(server: RedisServer
     assert caught.value.kind == "auth"
     assert missing.upper() in str(caught.value)
     assert "ACL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("beat", "quiet", "live", "quieted"),
+    [
+        ("now", "false", 1, 0),
+        ("now", "true", 1, 1),
+        ("stale", "false", 0, 0),  # killed with -9: the hash outlives the process by up to a minute
+        ("stale", "true", 0, 0),
+        ("garbage", "false", 0, 0),
+        (None, None, 0, 0),  # no beat at all: not live
+    ],
+)
+def test_live_and_quiet_processes_come_from_each_heartbeat(
+    server: RedisServer, beat: str | None, quiet: str | None, live: int, quieted: int
+) -> None:
+    r: Any = server.client()
+    r.sadd("processes", "web.1:1:abc")
+    fields: dict[str, Any] = {"info": json.dumps({"hostname": "web.1"}), "busy": 0}
+    if beat is not None:
+        fields["beat"] = {"now": time.time(), "stale": time.time() - 61, "garbage": "soon"}[beat]
+    if quiet is not None:
+        fields["quiet"] = quiet
+    r.hset("web.1:1:abc", mapping=fields)
+    snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert (snapshot.processes, snapshot.live_processes, snapshot.quiet_processes) == (1, live, quieted)

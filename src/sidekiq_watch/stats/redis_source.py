@@ -9,6 +9,7 @@ fail), never KEYS, so a read-only ACL user suffices (docs/configuration.md has t
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,19 @@ from .snapshot import Snapshot
 
 log = logging.getLogger("sidekiq_watch")
 _CLIENTS: dict[tuple[str, StatsAuth, float], Any] = {}
+
+
+# Sidekiq expires a process's hash 60 s after its last heartbeat.
+BEAT_EXPIRY = 60.0
+
+
+def _beat_age(beat: bytes | str | None, now: float) -> float:
+    """Seconds since a process's last heartbeat; infinite when it has none that reads as a time."""
+    try:
+        stamp = float(beat) if beat is not None else math.nan
+    except ValueError:
+        return math.inf
+    return now - stamp if math.isfinite(stamp) else math.inf
 
 
 def _text(value: bytes | str) -> str:
@@ -94,7 +108,7 @@ class RedisStatsSource:
             second = client.pipeline(transaction=False)
             commands = []
             for process in processes:
-                second.hmget(key(process), "info", "busy")
+                second.hmget(key(process), "info", "busy", "beat", "quiet")
                 commands.append("HMGET")
             for queue in queues:
                 second.llen(key(f"queue:{queue}"))
@@ -116,7 +130,14 @@ class RedisStatsSource:
             ) from None
         now = time.time()
         heartbeats = answers[: len(processes)]
-        alive = [(info, busy) for info, busy in heartbeats if info is not None]
+        alive = [(info, busy) for info, busy, _, _ in heartbeats if info is not None]
+        # Beating within Sidekiq's heartbeat expiry: a process killed with -9 keeps its hash (and its
+        # place in `processes`) for up to a minute, with a beat that no longer moves.
+        live = [
+            quiet
+            for info, _, beat, quiet in heartbeats
+            if info is not None and _beat_age(beat, now) < BEAT_EXPIRY
+        ]
         sizes: dict[str, int] = {}
         latencies: dict[str, float] = {}
         oldest_jobs: dict[str, str] = {}
@@ -147,6 +168,8 @@ class RedisStatsSource:
             failed=_int(failed),
             busy=sum(_int(busy) for _, busy in alive),
             processes=len(alive),
+            live_processes=len(live),
+            quiet_processes=sum(1 for quiet in live if _text(quiet or b"") == "true"),
             enqueued=sum(sizes.values()),
             scheduled=_int(scheduled),
             retries=_int(retries),

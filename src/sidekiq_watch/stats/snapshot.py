@@ -16,6 +16,8 @@ FIGURES = (
     "retries",
     "dead",
     "default_latency",
+    "live_processes",
+    "quiet_processes",
 )
 
 # Redis counts are signed 64-bit: a larger figure is no Sidekiq's, and would overflow as a float.
@@ -38,6 +40,10 @@ class Snapshot:
     retries: int | None = None
     dead: int | None = None
     default_latency: float | None = None
+    # From each process's heartbeat (Redis sources only): `processes` counts a process until its hash
+    # expires, a minute after a kill -9; these count only those that beat within that minute.
+    live_processes: int | None = None
+    quiet_processes: int | None = None  # told to stop fetching (TSTP), still alive
     queues: dict[str, int] | None = None
     queue_latencies: dict[str, float] | None = None
     # The class of each queue's oldest job (Redis sources): what a latency alert names. Not a figure.
