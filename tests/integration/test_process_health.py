@@ -53,3 +53,30 @@ def test_a_killed_process_is_no_longer_live_while_its_hash_still_counts(sidekiq:
     client.hset(process, "beat", str(time.time() - 61))
     assert sidekiq.stats()["processes"] == 1  # Sidekiq's own count still says 1
     assert read(sidekiq) == (1, 0, 0)
+
+
+def scheduled_job(jid: str) -> str:
+    import json
+
+    now = time.time()
+    return json.dumps(
+        {"class": "SlowJob", "args": [0], "jid": jid, "queue": "default", "retry": False, "created_at": now}
+    )
+
+
+def test_a_due_scheduled_job_is_overdue_only_while_no_scheduler_runs(sidekiq: RealSidekiq) -> None:
+    """Sidekiq's scheduler moves due entries within seconds; with every process gone nothing does
+    (sidekiq#3889: 20 hours unnoticed), and scheduled_overdue_seconds keeps growing."""
+    import redis
+
+    client = redis.Redis(port=sidekiq.redis_port)
+    client.zadd("schedule", {scheduled_job("due-now"): time.time() - 5})
+    wait_until(lambda: client.zcard("schedule") == 0, "the scheduler to enqueue the due job", timeout=60)
+    source = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5)
+    assert source.read().scheduled_overdue_seconds == 0.0
+    sidekiq.kill_workers()
+    client.zadd("schedule", {scheduled_job("stranded"): time.time() - 300})
+    time.sleep(2)
+    overdue = source.read().scheduled_overdue_seconds
+    assert overdue is not None
+    assert overdue >= 300

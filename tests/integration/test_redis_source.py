@@ -66,6 +66,9 @@ def test_figures_are_computed_as_sidekiq_stats_does(server: RedisServer) -> None
         "default_latency": 0,
         "live_processes": 1,
         "quiet_processes": 0,
+        "scheduled_overdue_seconds": 0.0,  # every entry is due in the future
+        "retry_overdue_seconds": 0.0,
+        "redis_evicts": 0,  # redis-server's default policy is noeviction; no maxmemory: no percent
         "queue:default": 2,
         "queue:mailers": 1,
         "latency:default": snapshot.queue_latencies["default"],  # type: ignore[index]
@@ -166,3 +169,49 @@ def test_live_and_quiet_processes_come_from_each_heartbeat(
     r.hset("web.1:1:abc", mapping=fields)
     snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
     assert (snapshot.processes, snapshot.live_processes, snapshot.quiet_processes) == (1, live, quieted)
+
+
+def test_overdue_entries_tell_how_long_no_scheduler_has_run(server: RedisServer) -> None:
+    r: Any = server.client()
+    r.zadd(
+        "schedule",
+        {json.dumps({"jid": "late"}): time.time() - 600, json.dumps({"jid": "x"}): time.time() + 60},
+    )
+    r.zadd("retry", {json.dumps({"jid": "r"}): time.time() - 30})
+    snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert snapshot.scheduled_overdue_seconds == pytest.approx(600, abs=2)
+    assert snapshot.retry_overdue_seconds == pytest.approx(30, abs=2)
+    r.delete("schedule", "retry")
+    empty = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert (empty.scheduled_overdue_seconds, empty.retry_overdue_seconds) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("policy", "evicts"),
+    [("noeviction", 0), ("allkeys-lru", 1), ("volatile-lru", 1), ("allkeys-random", 1), ("volatile-ttl", 1)],
+)
+def test_an_eviction_policy_and_the_memory_used_are_read(
+    server: RedisServer, policy: str, evicts: int
+) -> None:
+    r: Any = server.client()
+    r.config_set("maxmemory", 64 * 1024 * 1024)
+    r.config_set("maxmemory-policy", policy)
+    snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert snapshot.redis_evicts == evicts
+    used = r.info("memory")["used_memory"]
+    assert snapshot.redis_memory_percent == pytest.approx(100 * used / (64 * 1024 * 1024), rel=0.2)
+
+
+def test_a_user_without_zrange_or_info_still_reads_the_rest(server: RedisServer) -> None:
+    """The ACL line of earlier versions grants neither: those figures stay absent, the poll works."""
+    sidekiq_layout(server.client())
+    server.client().execute_command(  # type: ignore[attr-defined]
+        "ACL", "SETUSER", "old", "on", ">s3cr3t-acl", "~*", "-@all",
+        *[f"+{c}" for c in ("get", "zcard", "smembers", "hmget", "llen", "lindex", "ping")],
+    )  # fmt: skip
+    auth = StatsAuth(username="old", password=Secret("SIDEKIQ_STATS_PASSWORD", "s3cr3t-acl"))
+    snapshot = RedisStatsSource(server.url, auth, timeout=2).read()
+    assert snapshot.retries == 51
+    assert snapshot.scheduled_overdue_seconds is None
+    assert snapshot.redis_evicts is None
+    assert "scheduled_overdue_seconds" not in snapshot.figures()

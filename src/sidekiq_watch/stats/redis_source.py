@@ -25,6 +25,38 @@ log = logging.getLogger("sidekiq_watch")
 _CLIENTS: dict[tuple[str, StatsAuth, float], Any] = {}
 
 
+def _overdue(oldest: Any, now: float) -> float | None:
+    """How far past due the oldest entry of a sorted set scored by due time is; 0 when none is due.
+    Only grows when no process enqueues them (Sidekiq's scheduler has stopped)."""
+    if oldest is None:
+        return None
+    if not oldest:
+        return 0.0
+    _, score = oldest[0]
+    due = float(score)
+    return max(0.0, now - due) if math.isfinite(due) else None
+
+
+def _memory_percent(memory: Any) -> float | None:
+    """used_memory / maxmemory x 100; absent when Redis has no limit (maxmemory 0) or hides it."""
+    if not isinstance(memory, dict):
+        return None
+    limit, used = memory.get("maxmemory"), memory.get("used_memory")
+    if not isinstance(limit, int) or not isinstance(used, int) or limit <= 0:
+        return None
+    return 100.0 * used / limit
+
+
+def _evicts(memory: Any) -> int | None:
+    """1 when maxmemory-policy may evict Sidekiq's keys, 0 under noeviction, absent when hidden."""
+    if not isinstance(memory, dict):
+        return None
+    policy = memory.get("maxmemory_policy")
+    if not isinstance(policy, str) or not policy:
+        return None  # Redis Enterprise, for one, reports an empty policy
+    return 0 if policy == "noeviction" else 1
+
+
 # Sidekiq expires a process's hash 60 s after its last heartbeat.
 BEAT_EXPIRY = 60.0
 
@@ -100,9 +132,16 @@ class RedisStatsSource:
             first.smembers(key("processes"))
             first.smembers(key("queues"))
             commands += ["SMEMBERS", "SMEMBERS"]
-            processed, failed, scheduled, retries, dead, process_keys, queue_names = self._run(
-                first, commands
-            )
+            # Best effort (a read-only user granted the ACL line of earlier versions may not run
+            # them): the oldest entry of each set Sidekiq's scheduler moves, and Redis's memory.
+            for name in ("schedule", "retry"):
+                first.zrange(key(name), 0, 0, withscores=True)
+                commands.append("ZRANGE?")
+            first.info("memory")
+            commands.append("INFO?")
+            answers = self._run(first, commands)
+            processed, failed, scheduled, retries, dead, process_keys, queue_names = answers[:7]
+            next_scheduled, next_retry, memory = answers[7:]
             processes = sorted(_text(p) for p in process_keys)
             queues = sorted(_text(q) for q in queue_names)
             second = client.pipeline(transaction=False)
@@ -169,6 +208,10 @@ class RedisStatsSource:
             busy=sum(_int(busy) for _, busy in alive),
             processes=len(alive),
             live_processes=len(live),
+            scheduled_overdue_seconds=_overdue(next_scheduled, now),
+            retry_overdue_seconds=_overdue(next_retry, now),
+            redis_memory_percent=_memory_percent(memory),
+            redis_evicts=_evicts(memory),
             quiet_processes=sum(1 for quiet in live if _text(quiet or b"") == "true"),
             enqueued=sum(sizes.values()),
             scheduled=_int(scheduled),
@@ -181,10 +224,15 @@ class RedisStatsSource:
         )
 
     def _run(self, pipeline: Any, commands: list[str]) -> list[Any]:
-        """The pipeline's answers; a command Redis refused is raised as a SourceError naming it."""
+        """The pipeline's answers; a command Redis refused is raised as a SourceError naming it,
+        unless it is optional (``NAME?``): then its answer is None and its figures stay absent."""
         answers: list[Any] = pipeline.execute(raise_on_error=False)
-        for command, answer in zip(commands, answers, strict=True):
+        for index, (command, answer) in enumerate(zip(commands, answers, strict=True)):
             if isinstance(answer, Exception):
+                if command.endswith("?"):
+                    log.info("%s: %s refused, its figures are left out", self.location, command[:-1])
+                    answers[index] = None
+                    continue
                 raise self._response_error(answer, command) from None
         return answers
 

@@ -18,6 +18,10 @@ FIGURES = (
     "default_latency",
     "live_processes",
     "quiet_processes",
+    "scheduled_overdue_seconds",
+    "retry_overdue_seconds",
+    "redis_memory_percent",
+    "redis_evicts",
 )
 
 # Redis counts are signed 64-bit: a larger figure is no Sidekiq's, and would overflow as a float.
@@ -44,6 +48,11 @@ class Snapshot:
     # expires, a minute after a kill -9; these count only those that beat within that minute.
     live_processes: int | None = None
     quiet_processes: int | None = None  # told to stop fetching (TSTP), still alive
+    # How far past due the oldest scheduled / retry entry is: grows only when no scheduler runs.
+    scheduled_overdue_seconds: float | None = None
+    retry_overdue_seconds: float | None = None
+    redis_memory_percent: float | None = None  # used_memory / maxmemory x 100 (absent without a limit)
+    redis_evicts: int | None = None  # 1 when maxmemory-policy may evict Sidekiq's keys
     queues: dict[str, int] | None = None
     queue_latencies: dict[str, float] | None = None
     # The class of each queue's oldest job (Redis sources): what a latency alert names. Not a figure.
@@ -80,7 +89,7 @@ class Snapshot:
         """The first figure no Sidekiq can have (negative, not finite, beyond a 64-bit count or a
         plausible latency), or None. Checked once for every source, before any rule or message."""
         for name, value in self.figures().items():
-            latency = name == "default_latency" or name.startswith("latency:")
+            latency = name == "default_latency" or name.startswith("latency:") or name.endswith("_seconds")
             limit = MAX_PLAUSIBLE_SECONDS if latency else MAX_COUNT
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return name
