@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,17 +18,38 @@ from tests.support.real_sidekiq import VERSIONS, RealSidekiq, SidekiqVersion, re
 pytestmark = [pytest.mark.integration, pytest.mark.sidekiq]
 
 
-@pytest.fixture(params=VERSIONS, ids=repr)
-def sidekiq(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RealSidekiq]:
-    """A Sidekiq of its own per test: these tests quiet and kill its worker."""
+@pytest.fixture(scope="module", params=VERSIONS, ids=repr)
+def sidekiq(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RealSidekiq]:
+    """One Sidekiq per version for this module, whose tests run in file order on it: the scheduler
+    at work, then its worker quieted (which also stops its scheduler), then killed."""
     version: SidekiqVersion = request.param
-    with real_sidekiq(tmp_path, version) as running:
+    with real_sidekiq(tmp_path_factory.mktemp(f"health-{version.name}"), version) as running:
         yield running
 
 
 def read(sidekiq: RealSidekiq) -> tuple[int | None, int | None, int | None]:
     snapshot = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read()
     return snapshot.processes, snapshot.live_processes, snapshot.quiet_processes
+
+
+def scheduled_job(jid: str) -> str:
+    import json
+
+    now = time.time()
+    return json.dumps(
+        {"class": "SlowJob", "args": [0], "jid": jid, "queue": "default", "retry": False, "created_at": now}
+    )
+
+
+def test_a_running_scheduler_leaves_nothing_overdue(sidekiq: RealSidekiq) -> None:
+    import redis
+
+    client = redis.Redis(port=sidekiq.redis_port)
+    client.zadd("schedule", {scheduled_job("due-now"): time.time() - 5})
+    wait_until(lambda: client.zcard("schedule") == 0, "the scheduler to enqueue the due job", timeout=60)
+    assert RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read().scheduled_overdue_seconds == 0.0
 
 
 def test_a_quieted_process_is_counted_quiet_and_still_live(sidekiq: RealSidekiq) -> None:
@@ -55,28 +75,14 @@ def test_a_killed_process_is_no_longer_live_while_its_hash_still_counts(sidekiq:
     assert read(sidekiq) == (1, 0, 0)
 
 
-def scheduled_job(jid: str) -> str:
-    import json
-
-    now = time.time()
-    return json.dumps(
-        {"class": "SlowJob", "args": [0], "jid": jid, "queue": "default", "retry": False, "created_at": now}
-    )
-
-
-def test_a_due_scheduled_job_is_overdue_only_while_no_scheduler_runs(sidekiq: RealSidekiq) -> None:
-    """Sidekiq's scheduler moves due entries within seconds; with every process gone nothing does
-    (sidekiq#3889: 20 hours unnoticed), and scheduled_overdue_seconds keeps growing."""
+def test_with_every_process_gone_a_due_job_stays_overdue(sidekiq: RealSidekiq) -> None:
+    """Nothing enqueues due entries any more (sidekiq#3889: 20 hours unnoticed), and
+    scheduled_overdue_seconds keeps growing."""
     import redis
 
     client = redis.Redis(port=sidekiq.redis_port)
-    client.zadd("schedule", {scheduled_job("due-now"): time.time() - 5})
-    wait_until(lambda: client.zcard("schedule") == 0, "the scheduler to enqueue the due job", timeout=60)
-    source = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5)
-    assert source.read().scheduled_overdue_seconds == 0.0
-    sidekiq.kill_workers()
     client.zadd("schedule", {scheduled_job("stranded"): time.time() - 300})
     time.sleep(2)
-    overdue = source.read().scheduled_overdue_seconds
+    overdue = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read().scheduled_overdue_seconds
     assert overdue is not None
     assert overdue >= 300
