@@ -132,3 +132,20 @@ def test_a_lone_surrogate_in_a_queue_name_never_reaches_the_log_record() -> None
     snapshot = parse_stats(json.loads('{"enqueued": 1, "queues": {"bad\\ud800name": 1}}'))
     json.dumps(snapshot.figures(), ensure_ascii=False).encode("utf-8")  # what the logger writes
     assert "queue:bad\ufffdname" in snapshot.figures()
+
+
+@pytest.mark.parametrize(
+    ("rule", "figures", "says"),
+    [
+        ("redis_evicts > 0", {"redis_evicts": 1.0}, "set maxmemory-policy noeviction"),
+        ("scheduled_overdue_seconds > 300", {"scheduled_overdue_seconds": 900.0}, "start a Sidekiq process"),
+        ("live_processes < 1", {"live_processes": 0.0}, "restart the workers"),
+    ],
+)
+def test_a_silent_job_loss_alert_says_what_to_do_in_one_line(
+    rule: str, figures: dict[str, float], says: str
+) -> None:
+    view = TargetView("shop", None, T0)
+    payload = render_notices(view, _one_firing(figures, rule), History())
+    [line] = [line for text in texts(payload) for line in text.splitlines() if says in line]
+    assert line.startswith("\u27a1")

@@ -16,18 +16,35 @@ def config_file(tmp_path: Path, text: str) -> dict[str, str]:
     return {"SIDEKIQ_WATCH_CONFIG": str(path)}
 
 
-def test_bundled_default_watches_retries_processes_and_a_stalled_sidekiq() -> None:
+def test_bundled_default_watches_retries_processes_a_stalled_scheduler_and_redis() -> None:
     config = load_watch_config(load_poller_settings(URL))
     [target] = config.targets
     assert target.name == "app.example.com"
-    assert [r.key for r in target.rules] == ["retries > 50", "processes < 1", "stalled > 0"]
+    assert [r.key for r in target.rules] == [
+        "retries > 50",
+        "processes < 1",
+        "live_processes < 1",
+        "stalled > 0",
+        "scheduled_overdue_seconds > 300",
+        "redis_evicts > 0",
+        "redis_memory_percent > 80/95",
+    ]
+    assert all(rule.bundled for rule in target.rules)
     assert (config.repeat_interval, config.source_failures_before_alert) == (3600.0, 2)
 
 
 def test_env_shorthand_adjusts_the_bundled_default() -> None:
     env = {**URL, "RETRY_THRESHOLD": "10", "REPEAT_INTERVAL": "30m", "SOURCE_FAILURES_BEFORE_ALERT": "3"}
     config = load_watch_config(load_poller_settings(env))
-    assert [r.key for r in config.targets[0].rules] == ["retries > 10", "processes < 1", "stalled > 0"]
+    assert [r.key for r in config.targets[0].rules] == [
+        "retries > 10",
+        "processes < 1",
+        "live_processes < 1",
+        "stalled > 0",
+        "scheduled_overdue_seconds > 300",
+        "redis_evicts > 0",
+        "redis_memory_percent > 80/95",
+    ]
     assert (config.repeat_interval, config.source_failures_before_alert) == (1800.0, 3)
 
 
@@ -108,3 +125,9 @@ def test_bad_documents_say_where(tmp_path: Path, text: str, message: str) -> Non
 def test_without_targets_the_stats_url_is_required(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SIDEKIQ_STATS_URL: not set"):
         load_watch_config(load_poller_settings({}))
+
+
+def test_rules_of_ones_own_are_not_bundled(tmp_path: Path) -> None:
+    env = {**URL, **config_file(tmp_path, "rules: ['live_processes < 1']")}
+    [rule] = load_watch_config(load_poller_settings(env)).targets[0].rules
+    assert not rule.bundled

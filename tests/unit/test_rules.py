@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from sidekiq_watch.alerts.rules import Rule, evaluate, parse_rule
@@ -82,3 +84,43 @@ def test_bad_rules_name_the_rule_and_the_field(spec: object, message: str) -> No
     with pytest.raises(ConfigError, match=message) as caught:
         parse_rule(spec, "targets[0].rules[1]")
     assert str(caught.value).startswith("targets[0].rules[1]")
+
+
+# Issue 25: bundled rules a source cannot evaluate are left out for it; a user's rule still says so.
+BUNDLED = tuple(
+    replace(parse_rule(spec, "bundled"), bundled=True)
+    for spec in ("processes < 1", "live_processes < 1", "redis_evicts > 0", "scheduled_overdue_seconds > 300")
+)
+
+
+def test_a_bundled_rule_without_its_figure_is_left_out_not_unknown() -> None:
+    """A hand-written endpoint gives none of these: nothing is announced about them."""
+    assert evaluate({"retries": 3.0}, BUNDLED) == []
+
+
+def test_a_rule_of_ones_own_without_its_figure_is_still_unknown() -> None:
+    [finding] = evaluate({"retries": 3.0}, [parse_rule("live_processes < 1", "r")])
+    assert finding.status == "unknown"
+
+
+def test_live_processes_replaces_the_bundled_processes_rule_where_heartbeats_are_read() -> None:
+    redis_source = {
+        "processes": 1.0,
+        "live_processes": 0.0,
+        "redis_evicts": 0.0,
+        "scheduled_overdue_seconds": 0.0,
+    }
+    findings = evaluate(redis_source, BUNDLED)
+    assert [f.key for f in findings if f.status == "firing"] == ["live_processes < 1"]
+    assert "processes < 1" not in [f.key for f in findings]
+    web_stats = {"processes": 0.0}  # Sidekiq Web: no heartbeats, the bundled processes rule stays
+    assert [f.key for f in evaluate(web_stats, BUNDLED)] == ["processes < 1"]
+
+
+def test_eviction_and_a_stopped_scheduler_fire_from_the_bundled_rules() -> None:
+    figures = {"live_processes": 1.0, "redis_evicts": 1.0, "scheduled_overdue_seconds": 900.0}
+    firing = [f for f in evaluate(figures, BUNDLED) if f.status == "firing"]
+    assert [(f.key, f.severity) for f in firing] == [
+        ("redis_evicts > 0", "critical"),
+        ("scheduled_overdue_seconds > 300", "critical"),
+    ]

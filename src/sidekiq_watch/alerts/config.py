@@ -213,7 +213,10 @@ def load_watch_config(
     if "rules" in document and not bundled:
         default_rules = _rules(document["rules"], "rules")
     else:
-        bundled_rules = _rules(read_document(None)[0]["rules"], "rules")  # type: ignore[index]
+        bundled_rules = tuple(
+            replace(rule, bundled=True)
+            for rule in _rules(read_document(None)[0]["rules"], "rules")  # type: ignore[index]
+        )
         threshold = settings.retry_threshold
         default_rules = tuple(
             replace(rule, critical=float(threshold))

@@ -166,7 +166,20 @@ def _line(
     text += f"\n{trend}" if trend else ""
     if decision.notice != "resolved":
         text += _why(why.get(finding.rule.figure)) + _oldest(finding.subject, oldest_jobs or {})
+        advice = WHAT_TO_DO.get(finding.rule.figure)
+        text += f"\n\u27a1\ufe0f {advice}" if advice else ""
     return text
+
+
+# One line each: what to do when a figure of a silent job loss fires.
+WHAT_TO_DO = {
+    "live_processes": "No Sidekiq process has beaten for a minute: restart the workers, see why they died.",
+    "quiet_processes": "A quieted (TSTP) process still holds its slot: finish the deploy or send it TERM.",
+    "scheduled_overdue_seconds": "Nothing enqueues scheduled jobs: start a Sidekiq process (its scheduler).",
+    "retry_overdue_seconds": "Nothing enqueues due retries: start a Sidekiq process (its scheduler).",
+    "redis_evicts": "Redis may evict Sidekiq's keys (jobs lost): set maxmemory-policy noeviction.",
+    "redis_memory_percent": "Sidekiq's Redis is filling up: raise maxmemory or clear the dead set.",
+}
 
 
 def _block(

@@ -11,7 +11,7 @@ import fnmatch
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ConfigError
@@ -32,6 +32,10 @@ RATE_FIGURES = ("failed_per_minute", "processed_per_minute", "stalled")
 # A source that cannot tell says nothing of these (no "cannot evaluate"): a bundled rule watches for a
 # stalled Sidekiq wherever the source can see it, and stays silent on a hand-written endpoint.
 SILENT_WHEN_ABSENT = ("stalled",)
+# A bundled rule on the first figure is left out where the source gives the second: live_processes
+# (heartbeats) replaces processes (a count that keeps a process killed with -9 for a minute, or,
+# from Sidekiq Web, until something prunes the set).
+SUPERSEDED_WHEN_PRESENT = {"processes": "live_processes"}
 PER_QUEUE_PREFIXES = ("queue:", "latency:")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _SHORTHAND = re.compile(r"^\s*(?P<figure>\S+)\s*(?P<cmp>>=|<=|==|>|<)\s*(?P<threshold>-?\d+(?:\.\d+)?)\s*$")
@@ -45,6 +49,9 @@ class Rule:
     comparator: Comparator = ">"
     critical: float | None = None
     warning: float | None = None
+    # One of the bundled defaults, not written by the user: where the source cannot provide its
+    # figure it is left out for that source, never announced as "cannot evaluate". Not in the key.
+    bundled: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -99,6 +106,8 @@ def evaluate(
             rule.figure in SILENT_WHEN_ABSENT and rule.figure not in figures
         ):
             continue
+        if rule.bundled and not rule.is_glob and left_out(rule, figures):
+            continue
         if rule.is_glob:
             prefix = rule.figure.split(":", 1)[0] + ":"
             subjects = [
@@ -117,6 +126,14 @@ def evaluate(
             severity = rule.severity(value)
             findings.append(Finding(rule, subject, "firing" if severity else "ok", value, severity))
     return findings
+
+
+def left_out(rule: Rule, figures: Mapping[str, float]) -> bool:
+    """Whether a bundled rule is left out for a source: its figure absent, or superseded."""
+    if rule.figure in RATE_FIGURES:
+        return False  # absent on a first poll only: told apart by ``first_poll``
+    replacement = SUPERSEDED_WHEN_PRESENT.get(rule.figure)
+    return rule.figure not in figures or (replacement is not None and replacement in figures)
 
 
 def _figure_problem(figure: str) -> str | None:
