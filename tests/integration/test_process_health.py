@@ -52,6 +52,15 @@ def test_a_running_scheduler_leaves_nothing_overdue(sidekiq: RealSidekiq) -> Non
     assert RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read().scheduled_overdue_seconds == 0.0
 
 
+def test_the_job_running_longest_is_timed_and_named(sidekiq: RealSidekiq) -> None:
+    sidekiq.control("/slow?seconds=8")
+    source = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5)
+    wait_until(lambda: (source.read().longest_running_seconds or 0) >= 2, "SlowJob to run 2 s", timeout=30)
+    snapshot = source.read()
+    assert snapshot.longest_running_job == "SlowJob in default"
+    wait_until(lambda: source.read().longest_running_seconds == 0.0, "SlowJob to finish", timeout=30)
+
+
 def test_a_quieted_process_is_counted_quiet_and_still_live(sidekiq: RealSidekiq) -> None:
     assert read(sidekiq) == (1, 1, 0)
     assert sidekiq.worker is not None

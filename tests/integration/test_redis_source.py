@@ -69,6 +69,7 @@ def test_figures_are_computed_as_sidekiq_stats_does(server: RedisServer) -> None
         "scheduled_overdue_seconds": 0.0,  # every entry is due in the future
         "retry_overdue_seconds": 0.0,
         "redis_evicts": 0,  # redis-server's default policy is noeviction; no maxmemory: no percent
+        "longest_running_seconds": 0.0,  # nothing runs
         "queue:default": 2,
         "queue:mailers": 1,
         "latency:default": snapshot.queue_latencies["default"],  # type: ignore[index]
@@ -215,3 +216,23 @@ def test_a_user_without_zrange_or_info_still_reads_the_rest(server: RedisServer)
     assert snapshot.scheduled_overdue_seconds is None
     assert snapshot.redis_evicts is None
     assert "scheduled_overdue_seconds" not in snapshot.figures()
+
+
+@pytest.mark.parametrize("suffix", ["work", "workers"])  # Sidekiq 7 and 8; Sidekiq 6
+def test_the_job_running_longest_is_timed_and_named(server: RedisServer, suffix: str) -> None:
+    r: Any = server.client()
+    sidekiq_layout(r)
+    now = time.time()
+    job = json.dumps({"class": "SlowJob", "args": [1], "jid": "a"})
+    wrapped = json.dumps({"class": "JobWrapper", "wrapped": "ImportJob", "jid": "b"})
+    r.hset(
+        f"web.1:100:abc:{suffix}",
+        mapping={
+            "t1": json.dumps({"queue": "default", "payload": job, "run_at": int(now - 30)}),
+            "t2": json.dumps({"queue": "imports", "payload": wrapped, "run_at": int(now - 5400)}),
+            "t3": "[" * 5000,  # unreadable: skipped, the rest still read
+        },
+    )
+    snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
+    assert snapshot.longest_running_seconds == pytest.approx(5400, abs=2)
+    assert snapshot.longest_running_job == "ImportJob in imports"

@@ -122,7 +122,15 @@ def _why(summary: FailureSummary | None) -> str:
     return f"\nAmong the newest {summary.sampled}:\n" + "\n".join(lines)
 
 
+# Where the jobs a message names are kept: the oldest waiting per queue, and under this key (no queue
+# can be named so) the job running longest.
+RUNNING_LONGEST = "longest_running_seconds"
+
+
 def _oldest(subject: str, oldest_jobs: Mapping[str, str]) -> str:
+    if subject == RUNNING_LONGEST:
+        job = oldest_jobs.get(RUNNING_LONGEST)
+        return f"\nRunning longest: {code(job)}" if job else ""
     queue = "default" if subject == "default_latency" else subject.removeprefix("latency:")
     if not subject.startswith("latency:") and subject != "default_latency":
         return ""
@@ -179,6 +187,7 @@ WHAT_TO_DO = {
     "retry_overdue_seconds": "Nothing enqueues due retries: start a Sidekiq process (its scheduler).",
     "redis_evicts": "Redis may evict Sidekiq's keys (jobs lost): set maxmemory-policy noeviction.",
     "redis_memory_percent": "Sidekiq's Redis is filling up: raise maxmemory or clear the dead set.",
+    "longest_running_seconds": "A job holds its thread far too long: look at it (TTIN dumps the threads).",
 }
 
 

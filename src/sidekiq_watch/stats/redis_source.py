@@ -25,6 +25,27 @@ log = logging.getLogger("sidekiq_watch")
 _CLIENTS: dict[tuple[str, StatsAuth, float], Any] = {}
 
 
+def _longest_running(work_hashes: list[Any], now: float) -> tuple[float, str] | None:
+    """How long the oldest job now running has run, and its class and queue; None when none runs.
+    Each entry is ``{"queue", "payload" (the job, JSON text or an object), "run_at" (seconds)}``."""
+    longest: tuple[float, str] | None = None
+    for threads in work_hashes:
+        for entry in (threads or {}).values():
+            work = parse_job(entry).fields
+            run_at = work.get("run_at") if work else None
+            if work is None or isinstance(run_at, bool) or not isinstance(run_at, int | float):
+                continue
+            started = run_at / 1000 if run_at > 1e11 else float(run_at)  # milliseconds, should one come
+            payload = work.get("payload")  # the job as JSON text (every version tested), or an object
+            fields = payload if isinstance(payload, dict) else parse_job(str(payload)).fields
+            name = (fields.get("wrapped") or fields.get("class")) if fields else None
+            what = f"{str(name or '?')[:100]} in {str(work.get('queue') or '?')[:100]}"
+            running = max(0.0, now - started)
+            if longest is None or running > longest[0]:
+                longest = (running, what)
+    return longest
+
+
 def _overdue(oldest: Any, now: float) -> float | None:
     """How far past due the oldest entry of a sorted set scored by due time is; 0 when none is due.
     Only grows when no process enqueues them (Sidekiq's scheduler has stopped)."""
@@ -153,6 +174,12 @@ class RedisStatsSource:
                 second.llen(key(f"queue:{queue}"))
                 second.lindex(key(f"queue:{queue}"), -1)
                 commands += ["LLEN", "LINDEX"]
+            # What each process runs now, one entry per busy thread: `ID:work` from Sidekiq 7,
+            # `ID:workers` before. Best effort, like the figures of the first pipeline.
+            for process in processes:
+                second.hgetall(key(f"{process}:work"))
+                second.hgetall(key(f"{process}:workers"))
+                commands += ["HGETALL?", "HGETALL?"]
             answers = self._run(second, commands)
         except redis.AuthenticationError:
             where = self.auth.password.variable if self.auth.password else "SIDEKIQ_STATS_PASSWORD"
@@ -180,7 +207,8 @@ class RedisStatsSource:
         sizes: dict[str, int] = {}
         latencies: dict[str, float] = {}
         oldest_jobs: dict[str, str] = {}
-        rest = answers[len(processes) :]
+        work = answers[len(processes) + 2 * len(queues) :]
+        rest = answers[len(processes) : len(processes) + 2 * len(queues)]
         unreadable: dict[str, str] = {}
         for index, queue in enumerate(queues):
             sizes[queue] = _int(rest[2 * index])
@@ -194,6 +222,8 @@ class RedisStatsSource:
             oldest = parse_job(head).job_class if head is not None else None
             if oldest:
                 oldest_jobs[queue] = oldest
+        longest = _longest_running(work, now)
+        refused = bool(work) and all(threads is None for threads in work)  # HGETALL not granted
         if unreadable:
             log.warning(
                 "%s: the oldest job of %d queue(s) cannot be read, their latency is left out: %s",
@@ -208,6 +238,8 @@ class RedisStatsSource:
             busy=sum(_int(busy) for _, busy in alive),
             processes=len(alive),
             live_processes=len(live),
+            longest_running_seconds=longest[0] if longest else (None if refused else 0.0),
+            longest_running_job=longest[1] if longest else None,
             scheduled_overdue_seconds=_overdue(next_scheduled, now),
             retry_overdue_seconds=_overdue(next_retry, now),
             redis_memory_percent=_memory_percent(memory),

@@ -22,6 +22,7 @@ FIGURES = (
     "retry_overdue_seconds",
     "redis_memory_percent",
     "redis_evicts",
+    "longest_running_seconds",
 )
 
 # Redis counts are signed 64-bit: a larger figure is no Sidekiq's, and would overflow as a float.
@@ -53,6 +54,9 @@ class Snapshot:
     retry_overdue_seconds: float | None = None
     redis_memory_percent: float | None = None  # used_memory / maxmemory x 100 (absent without a limit)
     redis_evicts: int | None = None  # 1 when maxmemory-policy may evict Sidekiq's keys
+    # How long the oldest job now running has run (0 when none runs), and which: not a figure.
+    longest_running_seconds: float | None = None
+    longest_running_job: str | None = None
     queues: dict[str, int] | None = None
     queue_latencies: dict[str, float] | None = None
     # The class of each queue's oldest job (Redis sources): what a latency alert names. Not a figure.
