@@ -4,6 +4,7 @@
 #   batch.on(:complete, SidekiqWatchCallback)
 #   batch.on(:success, SidekiqWatchCallback, "notify" => { "email" => { "to" => "team@example.com" } })
 #   (a batch's own recipients must match the e-mail channel's allow_recipients in BATCH_CONFIG)
+#   batch.on(:death, SidekiqWatchCallback)       # Sidekiq Pro 5+: a job of the batch died
 require "json"
 require "net/http"
 
@@ -16,6 +17,11 @@ class SidekiqWatchCallback
 
   def on_success(status, options)
     notify(status, "success", options)
+  end
+
+  # Sidekiq Pro 5+: batch.on(:death, SidekiqWatchCallback), a job of the batch died.
+  def on_death(status, options)
+    notify(status, "death", options)
   end
 
   private
@@ -46,7 +52,19 @@ class SidekiqWatchCallback
       bid: status.bid, event: event, total: status.total, failures: status.failures, pending: status.pending,
       created_at: status.created_at, complete: status.complete?,
       description: (status.description if status.respond_to?(:description)),
-      failure_info: failures, notify: options["notify"] || options[:notify]
+      failure_info: failures, notify: options["notify"] || options[:notify],
+      dead_jobs: (dead_jobs(failures) if event == "death")
     }.compact
+  end
+
+  # The batch's failed jobs the Dead set holds, with their class: at most 5, each found by a
+  # server-side ZSCAN match on its jid (the set may hold 10,000 jobs).
+  def dead_jobs(failures)
+    return nil unless defined?(Sidekiq::DeadSet)
+    failures.filter_map { |f| f[:jid] }.first(5).filter_map do |jid|
+      job = Sidekiq::DeadSet.new.scan(jid).find { |entry| entry.jid == jid }
+      next unless job
+      { jid: jid, class: job.display_class, error_class: job["error_class"], error_message: job["error_message"] }
+    end
   end
 end

@@ -41,6 +41,28 @@ SidekiqWatchCallback.new.on_success(Status.new("g1", 3, 1, 0, "1795589400", ["ji
 """
 
 
+# Sidekiq Pro's death callback, with a stand-in for the Dead set (the part of sidekiq/api it uses).
+DEATH_DRIVER = """
+module Sidekiq
+  Entry = Struct.new(:jid, :display_class, :fields) do
+    def [](key) = fields[key]
+  end
+  class DeadSet
+    JOBS = [Entry.new("j9", "ImportRowJob", {"error_class" => "ImportError", "error_message" => "row 7"})]
+    def scan(match) = JOBS.select { |job| job.jid.include?(match) }
+  end
+end
+require_relative ENV.fetch("CALLBACK")
+Failure = Struct.new(:jid, :error_class, :error_message, :backtrace)
+Status = Struct.new(:bid, :total, :failures, :pending, :created_at, :description, :failure_info) do
+  def complete? = false
+end
+failure = Failure.new("j9", "ImportError", "row 7", [])
+status = Status.new("d1", 10, 1, 1, 1795589400.5, "Nightly import", [failure])
+SidekiqWatchCallback.new.on_death(status, {})
+"""
+
+
 def run_ruby(tmp_path: Path, driver_text: str, url: str) -> subprocess.CompletedProcess[str]:
     driver = tmp_path / "driver.rb"
     driver.write_text(driver_text)
@@ -101,3 +123,10 @@ def test_the_callback_retries_only_what_a_retry_can_fix(tmp_path: Path, status: 
     ) as server:
         result = run_ruby(tmp_path, DRIVER, f"{server.url}/batches")
     assert (result.returncode != 0) is retried, result.stderr
+
+
+def test_the_death_callback_names_the_dead_job_from_the_dead_set(tmp_path: Path) -> None:
+    event = post_through_the_callback(tmp_path, DEATH_DRIVER)
+    assert (event.bid, event.event) == ("d1", "death")
+    [dead] = event.status.dead_jobs
+    assert (dead.jid, dead.job_class, dead.error_class) == ("j9", "ImportRowJob", "ImportError")

@@ -172,7 +172,9 @@ def _route(raw: object, where: str, defaults: Mapping[str, Mapping[str, Any]]) -
     events = data.get("events", list(EVENTS))
     events = [events] if isinstance(events, str) else events
     if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
-        raise ConfigError(f"{where}.events: expected complete and/or success, got {data.get('events')!r}")
+        raise ConfigError(
+            f"{where}.events: expected complete, success and/or death, got {str(data.get('events'))[:100]!r}"
+        )
     chosen = data.get("channels", list(defaults))
     if isinstance(chosen, list):
         chosen = {channel: {} for channel in chosen}

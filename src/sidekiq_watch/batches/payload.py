@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
-BatchEventName = Literal["complete", "success"]
-EVENTS: tuple[BatchEventName, ...] = ("complete", "success")
+BatchEventName = Literal["complete", "success", "death"]
+# death: a job of the batch died (Sidekiq Pro 5+, batch.on(:death, ...)); Pro 7.0.x fires it per dead job.
+EVENTS: tuple[BatchEventName, ...] = ("complete", "success", "death")
 
 
 class FailureInfo(BaseModel):
@@ -29,6 +30,17 @@ class FailureInfo(BaseModel):
     error_class: str | None = Field(default=None, max_length=1000)
     error_message: str | None = Field(default=None, max_length=20_000)
     backtrace: list[str] | str | None = None
+
+
+class DeadJob(BaseModel):
+    """A job of the batch in the Dead set, as the callback found it there (class and error)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    jid: str | None = Field(default=None, max_length=200)
+    job_class: str | None = Field(default=None, max_length=1000, alias="class")
+    error_class: str | None = Field(default=None, max_length=1000)
+    error_message: str | None = Field(default=None, max_length=20_000)
 
 
 class BatchStatus(BaseModel):
@@ -45,12 +57,13 @@ class BatchStatus(BaseModel):
     description: str | None = Field(default=None, max_length=10_000)
     event: BatchEventName | None = None
     failure_info: list[FailureInfo] = Field(default_factory=list, max_length=10_000)
+    dead_jobs: list[DeadJob] = Field(default_factory=list, max_length=100)
     # The batch's own choice of channels and options, as Pro 2's batch.on(:complete, Notifier, opts).
     notify: dict[str, Any] | None = Field(default=None, max_length=20)
 
     def as_sent(self) -> dict[str, Any]:
         """The status as webhook and SNS consumers get it: what happened, not the delivery instructions."""
-        return self.model_dump(mode="json", exclude_none=True, exclude={"notify"})
+        return self.model_dump(mode="json", exclude_none=True, exclude={"notify"}, by_alias=True)
 
 
 @dataclass(frozen=True)

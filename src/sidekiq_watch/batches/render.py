@@ -13,9 +13,20 @@ FAILURES_SHOWN = 5
 
 
 def title(event: BatchEvent) -> str:
-    label = "succeeded" if event.succeeded else "complete"
     description = f" ({truncate(event.status.description, 80)})" if event.status.description else ""
+    if event.event == "death":
+        return f"Sidekiq batch {event.bid}{description}: a job died"
+    label = "succeeded" if event.succeeded else "complete"
     return f"Sidekiq batch {event.bid}{description} {label}"
+
+
+def dead_lines(event: BatchEvent) -> list[str]:
+    """The jobs of the batch found dead, by class and error (a death event's subject)."""
+    lines = []
+    for job in event.status.dead_jobs[:FAILURES_SHOWN]:
+        error = ": ".join(part for part in (job.error_class, truncate(job.error_message or "", 300)) if part)
+        lines.append(f"{job.job_class or '?'} ({job.jid or '?'})" + (f": {error}" if error else ""))
+    return lines
 
 
 def counts(event: BatchEvent) -> list[tuple[str, str]]:
@@ -37,12 +48,24 @@ def failure_lines(event: BatchEvent) -> list[str]:
 
 
 def batch_link(event: BatchEvent, web_url: str | None) -> str | None:
-    """The batch's page; the bid is untrusted, so it is quoted whole (no ``/``, ``|``, ``>`` survive)."""
-    return f"{web_url.rstrip('/')}/batches/{quote(event.bid, safe='')}" if web_url else None
+    """The batch's page, or for a death the Dead tab; the bid is untrusted, so it is quoted whole
+    (no ``/``, ``|``, ``>`` survive)."""
+    if not web_url:
+        return None
+    if event.event == "death":
+        return f"{web_url.rstrip('/')}/morgue"
+    return f"{web_url.rstrip('/')}/batches/{quote(event.bid, safe='')}"
+
+
+def link_label(event: BatchEvent) -> str:
+    return "Dead jobs in Sidekiq Web" if event.event == "death" else "Batch in Sidekiq Web"
 
 
 def plain_text(event: BatchEvent, web_url: str | None = None) -> str:
     lines = [title(event), ", ".join(f"{name.lower()} {value}" for name, value in counts(event))]
+    dead = dead_lines(event)
+    if dead:
+        lines += ["Dead:", *(f"  {line}" for line in dead)]
     failures = failure_lines(event)
     if failures:
         lines += ["Failures:", *(f"  {line}" for line in failures)]
@@ -54,26 +77,33 @@ def plain_text(event: BatchEvent, web_url: str | None = None) -> str:
 
 def slack_payload(event: BatchEvent, web_url: str | None = None) -> dict[str, Any]:
     """Block Kit with counts and the first failures; every payload text is escaped (it is untrusted)."""
-    emoji = "✅" if event.succeeded and not event.status.failures else "📦"
+    emoji = (
+        "💀" if event.event == "death" else "✅" if event.succeeded and not event.status.failures else "📦"
+    )
     blocks: list[dict[str, Any]] = [header(f"{emoji} {title(event)}")]
     if counts(event):
         blocks.append(fields(counts(event)))
+    dead = dead_lines(event)
+    if dead:
+        blocks.append(section("*Dead*\n" + "\n".join(f"• {code(line)}" for line in dead)))
     failures = failure_lines(event)
     if failures:
         blocks.append(section("*First failures*\n" + "\n".join(f"• {code(f)}" for f in failures)))
     link = batch_link(event, web_url)
-    blocks.append(context(f"<{link}|Batch in Sidekiq Web>" if link else f"bid {escape_mrkdwn(event.bid)}"))
+    blocks.append(context(f"<{link}|{link_label(event)}>" if link else f"bid {escape_mrkdwn(event.bid)}"))
     return {"text": escape_mrkdwn(f"{emoji} {title(event)}"), "blocks": blocks}
 
 
 def html_body(event: BatchEvent, web_url: str | None = None) -> str:
     rows = "".join(f"<tr><th align='left'>{n}</th><td>{v}</td></tr>" for n, v in counts(event))
     failures = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in failure_lines(event))
+    dead = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in dead_lines(event))
     link = batch_link(event, web_url)
     parts = [
         f"<h2>{html.escape(title(event))}</h2>",
         f"<table>{rows}</table>" if rows else "",
+        f"<h3>Dead</h3><ul>{dead}</ul>" if dead else "",
         f"<h3>Failures</h3><ul>{failures}</ul>" if failures else "",
-        f"<p><a href='{html.escape(link)}'>Batch in Sidekiq Web</a></p>" if link else "",
+        f"<p><a href='{html.escape(link)}'>{link_label(event)}</a></p>" if link else "",
     ]
     return "<html><body>" + "".join(parts) + "</body></html>"

@@ -70,7 +70,7 @@ def test_merge_is_deep_and_the_override_wins() -> None:
         ({"channels": {"slack": {}}}, r"channels.slack.webhook_url: required"),
         (
             {"channels": DOC["channels"], "routes": [{"name": "x", "events": ["done"]}]},
-            r"routes\[0\] \(x\).events: expected complete and/or success",
+            r"routes\[0\] \(x\).events: expected complete, success and/or death",
         ),
         (
             {

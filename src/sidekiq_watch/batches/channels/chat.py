@@ -11,7 +11,7 @@ from ...destinations import normal_host
 from ...errors import ConfigError
 from ...secrets import Secret
 from ..payload import BatchEvent
-from ..render import batch_link, counts, failure_lines, plain_text, title
+from ..render import batch_link, counts, dead_lines, failure_lines, link_label, plain_text, title
 from .base import Options, Resources
 
 CAMPFIRE_OPTIONS = {"url", "subdomain", "room_id", "token"}
@@ -156,6 +156,10 @@ def adaptive_card(event: BatchEvent, web_url: str | None) -> dict[str, Any]:
         {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": True, "text": title(event)},
         {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in counts(event)]},
     ]
+    dead = dead_lines(event)
+    if dead:
+        body.append({"type": "TextBlock", "wrap": True, "text": "Dead:", "weight": "Bolder"})
+        body += [{"type": "TextBlock", "wrap": True, "fontType": "Monospace", "text": line} for line in dead]
     failures = failure_lines(event)
     if failures:
         body.append({"type": "TextBlock", "wrap": True, "text": "First failures:", "weight": "Bolder"})
@@ -170,7 +174,7 @@ def adaptive_card(event: BatchEvent, web_url: str | None) -> dict[str, Any]:
     }
     link = batch_link(event, web_url)
     if link:
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "Batch in Sidekiq Web", "url": link}]
+        card["actions"] = [{"type": "Action.OpenUrl", "title": link_label(event), "url": link}]
     return {
         "type": "message",
         "attachments": [
