@@ -82,8 +82,17 @@ def example_messages() -> dict[str, Any]:
             ],
         }
     )
+    job_loss_rules = [
+        parse_rule({"figure": "redis_evicts", "critical": 0}, "r"),
+        parse_rule("scheduled_overdue_seconds > 300", "r"),
+    ]
+    job_loss = [
+        decide(AlertRecord("shop", f.key), f, T0, 3600)
+        for f in evaluate({"redis_evicts": 1.0, "scheduled_overdue_seconds": 5400.0}, job_loss_rules)
+    ]
     return {
         "alert-firing": render_notices(view, firing, history),
+        "alert-job-loss": render_notices(view, job_loss, History()),
         "alert-reminder": render_notices(view, reminder, history),
         "alert-resolved": render_notices(view, resolved, history),
         "alert-source-down": render_notices(view, [down], History()),
