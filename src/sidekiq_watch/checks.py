@@ -15,12 +15,13 @@ from typing import Any
 import requests
 
 from .alerts.config import Target, WatchConfig, load_watch_config
-from .alerts.rules import evaluate
+from .alerts.rules import evaluate, left_out
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
 from .poll import open_store, slack_webhook, target_source
 from .secrets import Secret
 from .settings import BatchSettings, PollerSettings
 from .slack import Payload, context, header, section
+from .stats.snapshot import FIGURES
 from .verdict import Verdict
 
 
@@ -45,6 +46,9 @@ class TargetCheck:
     shape: str | None = None
     error: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)  # every figure the source gave
+    unseen: tuple[str, ...] = ()  # figures this source cannot give
+    left_out: tuple[str, ...] = ()  # bundled rules left out for this source (their figure unseen)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,9 @@ class TargetCheck:
             "shape": self.shape,
             "error": self.error,
             "rules": self.rows,
+            "figures": self.figures,
+            "unseen": list(self.unseen),
+            "left_out": list(self.left_out),
         }
 
 
@@ -137,7 +144,11 @@ def check_target(target: Target, settings: PollerSettings, session: requests.Ses
     finally:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
     result.shape = snapshot.shape
-    for finding in evaluate(snapshot.figures(), target.rules):
+    figures = snapshot.figures()
+    result.figures = figures
+    result.unseen = tuple(name for name in FIGURES if name not in figures)
+    result.left_out = tuple(rule.key for rule in target.rules if rule.bundled and left_out(rule, figures))
+    for finding in evaluate(figures, target.rules):
         result.rows.append(
             {
                 "figure": finding.subject,

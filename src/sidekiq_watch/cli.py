@@ -379,6 +379,17 @@ def _print_check(report: CheckReport, out: Any) -> None:
             state = row["status"].upper() + (f" ({row['severity']})" if row["severity"] else "")
             rows.append([f"  {row['figure']}", value, row["rule"], paint(state, colours[row["status"]])])
         print("\n".join(_table(rows)), file=out)
+        shown = {row["figure"] for row in target.rows}
+        other = [f"{k} {v:g}" for k, v in target.figures.items() if k not in shown and ":" not in k]
+        if other:
+            print(f"  also read: {', '.join(other)}", file=out)
+        if target.unseen:
+            print(f"  {paint('not seen by this source', DIM)}: {', '.join(target.unseen)}", file=out)
+        if target.left_out:
+            print(
+                f"  bundled rules left out here (their figure is not seen): {', '.join(target.left_out)}",
+                file=out,
+            )
     code, words = VERDICTS[report.verdict()]
     print(f"\n{paint(words, GREEN if code == EXIT_OK else RED)}", file=out)
 

@@ -28,6 +28,25 @@ def test_check_shows_each_figure_rule_and_state(
     assert "\033[" not in out  # no colour codes when not a terminal
 
 
+def test_check_says_what_the_source_cannot_see_and_which_bundled_rules_it_leaves_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sidekiq Web's /stats has no heartbeats or Redis figures: the bundled rules on them are left
+    out (and said so here), never announced as "cannot evaluate"."""
+    monkeypatch.setenv("SIDEKIQ_STATS_URL", WEB_STATS)
+    main(["check", "--json"])
+    [target] = json.loads(capsys.readouterr().out)["targets"]
+    assert {"live_processes", "redis_evicts", "scheduled_overdue_seconds"} <= set(target["unseen"])
+    assert "redis_evicts > 0" in target["left_out"]
+    assert "processes < 1" not in target["left_out"]  # no heartbeats here: the processes rule stays
+    assert target["figures"]["retries"] == 61
+    main(["check"])
+    out = capsys.readouterr().out
+    assert "not seen by this source: " in out
+    assert "bundled rules left out here (their figure is not seen): live_processes < 1" in out
+    assert "UNKNOWN" not in out
+
+
 def test_check_exits_1_when_a_rule_fires(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
