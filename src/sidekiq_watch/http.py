@@ -112,8 +112,11 @@ class _StatusRecordingResponse(http.client.HTTPResponse):
         return version, status, reason
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    response_class = _StatusRecordingResponse
+class _RegistersItsSocket:
+    """Mixed into both connection classes (first, so ``super()`` is each one's own urllib3 class):
+    the socket in use joins this thread's exchange before the status line is read."""
+
+    sock: socket.socket | None
 
     def getresponse(self) -> Any:
         exchange = _current()
@@ -121,12 +124,15 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
             exchange.sockets.append(self.sock)
             if exchange.expired:  # the deadline passed while the request was being sent
                 shut_down(self.sock)
-        return super().getresponse()
+        return super().getresponse()  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+class _WatchedHTTPConnection(_RegistersItsSocket, urllib3.connection.HTTPConnection):
     response_class = _StatusRecordingResponse
-    getresponse = _WatchedHTTPConnection.getresponse
+
+
+class _WatchedHTTPSConnection(_RegistersItsSocket, urllib3.connection.HTTPSConnection):
+    response_class = _StatusRecordingResponse
 
 
 class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
