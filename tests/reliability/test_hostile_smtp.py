@@ -5,10 +5,13 @@ past 400 s and an endless multi-line reply took 2 GB in 16 s (the function has 2
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 import tracemalloc
 from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -120,3 +123,66 @@ def test_an_smtp_exchange_ends_within_the_time_left_with_bounded_memory(peer_nam
     assert elapsed < TIME_LEFT + SLACK, f"{peer_name}: {elapsed:.1f} s"
     assert peak < 20 * 1024 * 1024, f"{peer_name}: {peak / 1e6:.0f} MB"
     assert not caught.value.permanent
+
+
+def test_smtp_over_implicit_tls_delivers_and_is_bounded_alike(tmp_path: Path) -> None:
+    """`tls: tls` (port 465): the bounded client over an SSL socket, as over a plain one."""
+    from tests.reliability.test_tls_peers import tls_server
+
+    with tls_server(tmp_path, conversation(ok_banner)) as (url, cert):
+        port = int(url.rsplit(":", 1)[1])
+        channel = build_channel(
+            "mail",
+            {"type": "email", "via": "smtp", "address": "localhost", "port": port, "tls": "tls",
+             "from": "a@example.com", "to": "b@example.com"},
+            "channels.mail",
+        )  # fmt: skip
+        resources = Resources(timeout=5, policy=RetryPolicy(attempts=1))
+        trusting = ssl.create_default_context(cafile=str(cert))
+        with mock.patch("ssl.create_default_context", return_value=trusting):
+            assert channel.deliver(sample_event(), resources) == "sent to 1 recipient(s)"
+
+
+def test_smtp_with_starttls_delivers_verifying_the_servers_name(tmp_path: Path) -> None:
+    """`tls: starttls` (port 587): the upgrade verifies the certificate against the configured host."""
+    from tests.support.tls import server_context
+
+    context, cert = server_context(tmp_path)
+    delivered: list[bytes] = []
+
+    def serve(connection: socket.socket) -> None:
+        with suppress(OSError):
+            connection.sendall(b"220 localhost ready\r\n")
+            reader = connection.makefile("rb")
+            while line := reader.readline():
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    connection.sendall(b"250-localhost\r\n250 STARTTLS\r\n")
+                elif line.upper().startswith(b"STARTTLS"):
+                    connection.sendall(b"220 go ahead\r\n")
+                    connection = context.wrap_socket(connection, server_side=True)
+                    reader = connection.makefile("rb")
+                elif verb == b"DATA":
+                    connection.sendall(b"354 go ahead\r\n")
+                    while (data := reader.readline()) not in (b".\r\n", b""):
+                        delivered.append(data)
+                    connection.sendall(b"250 ok\r\n")
+                elif verb == b"QUIT":
+                    connection.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    connection.sendall(b"250 ok\r\n")
+
+    with raw_server(serve) as url:
+        port = int(url.rsplit(":", 1)[1])
+        channel = build_channel(
+            "mail",
+            {"type": "email", "via": "smtp", "address": "localhost", "port": port, "tls": "starttls",
+             "from": "a@example.com", "to": "b@example.com"},
+            "channels.mail",
+        )  # fmt: skip
+        trusting = ssl.create_default_context(cafile=str(cert))
+        with mock.patch("ssl.create_default_context", return_value=trusting):
+            result = channel.deliver(sample_event(), Resources(timeout=5, policy=RetryPolicy(attempts=1)))
+    assert result == "sent to 1 recipient(s)"
+    assert any(b"Subject:" in line for line in delivered)

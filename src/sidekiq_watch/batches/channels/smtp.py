@@ -13,7 +13,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Literal
+from typing import Any, Literal
 
 from ...deadline import cut_at, shut_down
 from ...errors import ConfigError, DeliveryError
@@ -36,6 +36,15 @@ class ReplyTooLong(smtplib.SMTPException):
 
 class _BoundedReplies(smtplib.SMTP):
     """smtplib's client with every reply bounded in lines and bytes (smtplib bounds a line only)."""
+
+    def connect(
+        self, host: str = "localhost", port: int = 0, source_address: Any = None
+    ) -> tuple[int, bytes]:
+        # Made without a host (so the deadline's watch starts before the banner is read), smtplib
+        # would verify TLS (implicit, and STARTTLS) against an empty name: it takes the name its
+        # constructor was given, kept as _host.
+        self._host = host
+        return super().connect(host, port, source_address)
 
     def getreply(self) -> tuple[int, bytes]:
         if self.file is None:
