@@ -29,3 +29,15 @@ def _no_constant(name: str) -> float:
 def loads_finite(text: str | bytes) -> Any:
     """json.loads, raising NotFiniteNumber for Infinity, NaN and floats beyond 1.8e308."""
     return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+
+
+def depth_of(value: Any) -> int:
+    """How deeply lists and objects nest in a decoded JSON value (a scalar is 0), without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            pending.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest

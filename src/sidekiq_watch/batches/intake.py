@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import BatchRequestError, ConfigError, SecretError
-from ..finite_json import NotFiniteNumber, loads_finite
+from ..finite_json import NotFiniteNumber, depth_of, loads_finite
 from .auth import Admission, is_authorized
 from .channels import Resources
 from .config import BatchConfig
@@ -85,18 +85,6 @@ def _decode(body: bytes) -> Any | Reply:
         return _problem(400, "body is not valid JSON")
     except ValueError:  # int() refuses integers of more than sys.get_int_max_str_digits() digits
         return _problem(400, "a number in the body has too many digits")
-
-
-def depth_of(value: Any) -> int:
-    """How deeply lists and objects nest in a decoded JSON value (a scalar is 0)."""
-    deepest, pending = 0, [(value, 0)]
-    while pending:
-        item, level = pending.pop()
-        if isinstance(item, dict | list):
-            level += 1
-            deepest = max(deepest, level)
-            pending.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
 
 
 def _has_lone_surrogate(value: Any) -> bool:

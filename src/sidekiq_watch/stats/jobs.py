@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..finite_json import NotFiniteNumber, loads_finite
+from ..finite_json import NotFiniteNumber, depth_of, loads_finite
 from .snapshot import MAX_COUNT, MAX_PLAUSIBLE_SECONDS
 
 # Sidekiq warns about payloads over a few KB; a head-of-queue job is read only for two fields.
 MAX_JOB_BYTES = 1024 * 1024
+# Deeper than any job's arguments need; the decoder's own limit differs between Python versions
+# (3.11 raises RecursionError near 1,000, 3.13 decodes far deeper), so the bound is ours.
+MAX_JOB_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ def parse_job(entry: bytes | str | None) -> JobPayload:
         return JobPayload(None, "not JSON")
     if not isinstance(job, dict):
         return JobPayload(None, "not a JSON object")
+    if depth_of(job) > MAX_JOB_DEPTH:
+        return JobPayload(None, "nested too deep")
     return JobPayload(job)
 
 
