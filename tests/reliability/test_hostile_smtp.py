@@ -11,6 +11,7 @@ import tracemalloc
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -83,6 +84,15 @@ def ok_banner(connection: socket.socket) -> None:
     connection.sendall(b"220 localhost ready\r\n")
 
 
+def smtp_channel(address: str, port: int, tls: str) -> Any:
+    return build_channel(
+        "mail",
+        {"type": "email", "via": "smtp", "address": address, "port": port, "tls": tls,
+         "from": "a@example.com", "to": "b@example.com"},
+        "channels.mail",
+    )  # fmt: skip
+
+
 PEERS = {
     "banner trickled": conversation(trickle(b"220 localhost ready\r\n")),
     "endless multi-line banner": conversation(endless_multiline),
@@ -131,12 +141,7 @@ def test_smtp_over_implicit_tls_delivers_and_is_bounded_alike(tmp_path: Path) ->
 
     with tls_server(tmp_path, conversation(ok_banner)) as (url, cert):
         port = int(url.rsplit(":", 1)[1])
-        channel = build_channel(
-            "mail",
-            {"type": "email", "via": "smtp", "address": "localhost", "port": port, "tls": "tls",
-             "from": "a@example.com", "to": "b@example.com"},
-            "channels.mail",
-        )  # fmt: skip
+        channel = smtp_channel("localhost", port, "tls")
         resources = Resources(timeout=5, policy=RetryPolicy(attempts=1))
         trusting = ssl.create_default_context(cafile=str(cert))
         with mock.patch("ssl.create_default_context", return_value=trusting):
@@ -175,12 +180,7 @@ def test_smtp_with_starttls_delivers_verifying_the_servers_name(tmp_path: Path) 
 
     with raw_server(serve) as url:
         port = int(url.rsplit(":", 1)[1])
-        channel = build_channel(
-            "mail",
-            {"type": "email", "via": "smtp", "address": "localhost", "port": port, "tls": "starttls",
-             "from": "a@example.com", "to": "b@example.com"},
-            "channels.mail",
-        )  # fmt: skip
+        channel = smtp_channel("localhost", port, "starttls")
         trusting = ssl.create_default_context(cafile=str(cert))
         with mock.patch("ssl.create_default_context", return_value=trusting):
             result = channel.deliver(sample_event(), Resources(timeout=5, policy=RetryPolicy(attempts=1)))

@@ -81,6 +81,12 @@ def run_under(
     return result
 
 
+def poller_stack(template: dict[str, Any], parameters: dict[str, str]) -> Stack:
+    """The poller's stack with these parameters, its state table created in moto."""
+    state = {"StateTable": create_state_table("stack-state"), "PollerLogGroup": "poller-logs"}
+    return Stack(template, parameters, state)
+
+
 def ssm_put(name: str, value: str, secure: bool = True) -> None:
     boto3.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString" if secure else "String")
 
@@ -90,7 +96,7 @@ def test_the_poller_with_basic_auth_and_its_webhook_in_ssm(
     template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sidekiq, slack = peers
-    stack = Stack(
+    stack = poller_stack(
         template,
         {
             "StatsUrl": sidekiq.url + "/stats",
@@ -98,7 +104,6 @@ def test_the_poller_with_basic_auth_and_its_webhook_in_ssm(
             "StatsUsername": "watch",
             "StatsSecretParameter": "/sidekiq-watch/stats-password",
         },
-        {"StateTable": create_state_table("stack-state"), "PollerLogGroup": "poller-logs"},
     )
     ssm_put("/sidekiq-watch/stats-password", "s3cr3t-stats")
     ssm_put("/sidekiq-watch/slack-webhook-url", slack.url + "/hook")
@@ -112,14 +117,13 @@ def test_the_poller_with_a_configuration_document_and_its_webhook_in_secrets_man
     template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sidekiq, slack = peers
-    stack = Stack(
+    stack = poller_stack(
         template,
         {
             "ConfigParameter": "/sidekiq-watch/config",
             "ExtraParametersPath": "/sidekiq-watch/targets",
             "SlackWebhookSecret": "sidekiq-watch/slack",
         },
-        {"StateTable": create_state_table("stack-state"), "PollerLogGroup": "poller-logs"},
     )
     document = {
         "targets": [
@@ -239,10 +243,9 @@ def test_the_poller_with_a_per_target_token_in_secrets_manager(
 ) -> None:
     """docs/configuration.md's billing target: `token: secretsmanager:/sidekiq-watch/targets/…`."""
     sidekiq, slack = peers
-    stack = Stack(
+    stack = poller_stack(
         template,
         {"ConfigParameter": "/sidekiq-watch/config", "ExtraParametersPath": "/sidekiq-watch/targets"},
-        {"StateTable": create_state_table("stack-state"), "PollerLogGroup": "poller-logs"},
     )
     document = {
         "targets": [
@@ -330,14 +333,13 @@ def test_the_poller_with_token_auth(
     template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sidekiq, slack = peers
-    stack = Stack(
+    stack = poller_stack(
         template,
         {
             "StatsUrl": sidekiq.url + "/stats",
             "StatsAuth": "token",
             "StatsSecretParameter": "/sidekiq-watch/stats-token",
         },
-        {"StateTable": create_state_table("stack-state"), "PollerLogGroup": "poller-logs"},
     )
     ssm_put("/sidekiq-watch/stats-token", "s3cr3t-token")
     ssm_put("/sidekiq-watch/slack-webhook-url", slack.url + "/hook")

@@ -8,6 +8,14 @@ from sidekiq_watch.errors import ConfigError
 from sidekiq_watch.settings import load_poller_settings
 
 URL = {"SIDEKIQ_STATS_URL": "https://app.example.com/sidekiq/stats"}
+BUNDLED_BESIDE_RETRIES = [
+    "processes < 1",
+    "live_processes < 1",
+    "stalled > 0",
+    "scheduled_overdue_seconds > 300",
+    "redis_evicts > 0",
+    "redis_memory_percent > 80/95",
+]
 
 
 def config_file(tmp_path: Path, text: str) -> dict[str, str]:
@@ -20,15 +28,7 @@ def test_bundled_default_watches_retries_processes_a_stalled_scheduler_and_redis
     config = load_watch_config(load_poller_settings(URL))
     [target] = config.targets
     assert target.name == "app.example.com"
-    assert [r.key for r in target.rules] == [
-        "retries > 50",
-        "processes < 1",
-        "live_processes < 1",
-        "stalled > 0",
-        "scheduled_overdue_seconds > 300",
-        "redis_evicts > 0",
-        "redis_memory_percent > 80/95",
-    ]
+    assert [r.key for r in target.rules] == ["retries > 50", *BUNDLED_BESIDE_RETRIES]
     assert all(rule.bundled for rule in target.rules)
     assert (config.repeat_interval, config.source_failures_before_alert) == (3600.0, 2)
 
@@ -36,15 +36,7 @@ def test_bundled_default_watches_retries_processes_a_stalled_scheduler_and_redis
 def test_env_shorthand_adjusts_the_bundled_default() -> None:
     env = {**URL, "RETRY_THRESHOLD": "10", "REPEAT_INTERVAL": "30m", "SOURCE_FAILURES_BEFORE_ALERT": "3"}
     config = load_watch_config(load_poller_settings(env))
-    assert [r.key for r in config.targets[0].rules] == [
-        "retries > 10",
-        "processes < 1",
-        "live_processes < 1",
-        "stalled > 0",
-        "scheduled_overdue_seconds > 300",
-        "redis_evicts > 0",
-        "redis_memory_percent > 80/95",
-    ]
+    assert [r.key for r in config.targets[0].rules] == ["retries > 10", *BUNDLED_BESIDE_RETRIES]
     assert (config.repeat_interval, config.source_failures_before_alert) == (1800.0, 3)
 
 
