@@ -94,3 +94,23 @@ def test_with_every_process_gone_a_due_job_stays_overdue(sidekiq: RealSidekiq) -
     overdue = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5).read().scheduled_overdue_seconds
     assert overdue is not None
     assert overdue >= 300
+
+
+def test_a_redis_that_evicts_under_memory_pressure_is_told(sidekiq: RealSidekiq) -> None:
+    """Runs last (it fills this Sidekiq's Redis): allkeys-lru with a small maxmemory filled until keys
+    are evicted, as sidekiq#5558 lost jobs."""
+    import redis
+
+    client = redis.Redis(port=sidekiq.redis_port)
+    source = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5)
+    assert source.read().redis_evicts == 0  # redis-server's default: noeviction
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", used + 2 * 1024 * 1024)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    for index in range(64):  # 4 MB into 2 MB of room
+        client.set(f"filler:{index}", b"x" * 65536)
+    assert int(client.info("stats")["evicted_keys"]) > 0
+    snapshot = source.read()
+    assert snapshot.redis_evicts == 1
+    assert snapshot.redis_memory_percent is not None
+    assert snapshot.redis_memory_percent > 80
