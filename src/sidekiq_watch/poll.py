@@ -26,7 +26,7 @@ import requests
 from .alerts.config import Target, WatchConfig, load_watch_config
 from .alerts.history import History, Point, rates
 from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, decide, decide_source
-from .alerts.messages import RUNNING_LONGEST, TargetView, render_notices
+from .alerts.messages import TargetView, render_notices
 from .alerts.persistence import AlertStore, TargetState
 from .alerts.persistence.exceptions import StateConflictsError
 from .alerts.persistence.local_file import LocalFileStore
@@ -356,10 +356,9 @@ class Watcher:
                     "Reading why jobs fail on %s failed", target.name
                 )
         snapshot = seen.snapshot
-        oldest = dict(snapshot.oldest_jobs or {}) if snapshot else {}
-        if snapshot is not None and snapshot.longest_running_job:
-            oldest[RUNNING_LONGEST] = snapshot.longest_running_job
-        return render_notices(view, [d for d, _ in claimed], history, why, oldest)
+        oldest = (snapshot.oldest_jobs or {}) if snapshot else {}
+        running = snapshot.longest_running_job if snapshot else None
+        return render_notices(view, [d for d, _ in claimed], history, why, oldest, running)
 
     def _claim(
         self, decisions: list[Decision], now: float, time_left: Callable[[], float] | None = None

@@ -122,20 +122,23 @@ def _why(summary: FailureSummary | None) -> str:
     return f"\nAmong the newest {summary.sampled}:\n" + "\n".join(lines)
 
 
-# Where the jobs a message names are kept: the oldest waiting per queue, and under this key (no queue
-# can be named so) the job running longest.
-RUNNING_LONGEST = "longest_running_seconds"
+def jobs_by_subject(oldest_jobs: Mapping[str, str], running_longest: str | None) -> dict[str, str]:
+    """The jobs a message may name, by the subject of the finding that names them: each queue's
+    oldest waiting job (``latency:NAME``, and ``default_latency``), and the job running longest."""
+    named = {f"latency:{queue}": job for queue, job in oldest_jobs.items()}
+    if "latency:default" in named:
+        named["default_latency"] = named["latency:default"]
+    if running_longest:
+        named["longest_running_seconds"] = running_longest
+    return named
 
 
-def _oldest(subject: str, oldest_jobs: Mapping[str, str]) -> str:
-    if subject == RUNNING_LONGEST:
-        job = oldest_jobs.get(RUNNING_LONGEST)
-        return f"\nRunning longest: {code(job)}" if job else ""
-    queue = "default" if subject == "default_latency" else subject.removeprefix("latency:")
-    if not subject.startswith("latency:") and subject != "default_latency":
+def _named_job(subject: str, named_jobs: Mapping[str, str]) -> str:
+    job = named_jobs.get(subject)
+    if not job:
         return ""
-    job = oldest_jobs.get(queue)
-    return f"\nOldest job waiting: {code(job)}" if job else ""
+    label = "Running longest" if subject == "longest_running_seconds" else "Oldest job waiting"
+    return f"\n{label}: {code(job)}"
 
 
 def _line(
@@ -143,7 +146,7 @@ def _line(
     history: History,
     now: float,
     why: Mapping[str, FailureSummary],
-    oldest_jobs: Mapping[str, str] | None = None,
+    named_jobs: Mapping[str, str] | None = None,
 ) -> str:
     finding = decision.finding
     emoji, label = STYLE[decision.notice or "firing"]
@@ -173,7 +176,7 @@ def _line(
     trend = _trend(decision, history)
     text += f"\n{trend}" if trend else ""
     if decision.notice != "resolved":
-        text += _why(why.get(finding.rule.figure)) + _oldest(finding.subject, oldest_jobs or {})
+        text += _why(why.get(finding.rule.figure)) + _named_job(finding.subject, named_jobs or {})
         advice = WHAT_TO_DO.get(finding.rule.figure)
         text += f"\n\u27a1\ufe0f {advice}" if advice else ""
     return text
@@ -196,9 +199,9 @@ def _block(
     target: TargetView,
     history: History,
     why: Mapping[str, FailureSummary],
-    oldest_jobs: Mapping[str, str],
+    named_jobs: Mapping[str, str],
 ) -> dict[str, Any]:
-    line = _line(decision, history, target.checked_at, why, oldest_jobs)
+    line = _line(decision, history, target.checked_at, why, named_jobs)
     block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": truncate(line, 3000)}}
     finding = decision.finding
     link = web_link(target.web_url, finding.subject, pattern=finding.subject == finding.rule.figure)
@@ -268,9 +271,11 @@ def render_notices(
     history: History,
     why: Mapping[str, FailureSummary] | None = None,
     oldest_jobs: Mapping[str, str] | None = None,
+    running_longest: str | None = None,
 ) -> Payload:
     """One message for every notice of one target in one poll, most urgent first; ``why`` says,
-    per figure (retries, dead), which jobs fail and how."""
+    per figure (retries, dead), which jobs fail and how; ``oldest_jobs`` (by queue) and
+    ``running_longest`` which jobs latency and long-running alerts name."""
     ordered = sorted(decisions, key=lambda d: URGENCY.index(d.notice or "firing"))
     top = ordered[0].notice or "firing"
     name = escape_mrkdwn(target.name)
@@ -279,7 +284,8 @@ def render_notices(
     text = f"{emoji} Sidekiq {target.name}: " + "; ".join(_plain(d) for d in ordered)
     blocks: list[dict[str, Any]] = [header(HEADERS[top].format(target.name))]
     detailed, rest = _detailed_and_rest(ordered)
-    blocks.extend(_block(d, target, history, why or {}, oldest_jobs or {}) for d in detailed)
+    named = jobs_by_subject(oldest_jobs or {}, running_longest)
+    blocks.extend(_block(d, target, history, why or {}, named) for d in detailed)
     if rest:
         blocks.append(_summary(rest))
     where = f"<{target.web_url}|Sidekiq Web>" if target.web_url else "no Sidekiq Web link configured"
