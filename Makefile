@@ -19,7 +19,7 @@ RUNTIME_PROVIDED := boto3 botocore s3transfer dateutil python_dateutil six
 UNUSED := charset_normalizer
 EXCLUDE ?= $(RUNTIME_PROVIDED) $(UNUSED)
 
-.PHONY: setup run invoke test test-lambda-python test-unit lint build lambda-artifact lambda-runtime docs bench cost deploy clean
+.PHONY: build-batches deploy-batches setup run invoke test test-lambda-python test-unit lint build lambda-artifact lambda-runtime docs bench cost deploy clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,13 +85,18 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m mypy
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml batch-notifications.yaml
 
 # Needs the SAM CLI 1.129.0 or later (pip install aws-sam-cli), checked first; no Docker: the
 # makefile build method below does the work.
 build:
 	sh scripts/check-sam-version.sh
 	sam build
+
+# The batch notifications' own stack (batch-notifications.yaml), built beside the poller's.
+build-batches:
+	sh scripts/check-sam-version.sh
+	sam build --template-file batch-notifications.yaml --build-dir .aws-sam/batches
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set. The poller never
 # imports pydantic (only the batch function parses payloads with it), and the batch function never
@@ -151,6 +156,10 @@ cost: $(STAMP)
 deploy:
 	sh scripts/check-sam-version.sh
 	sam build && sam deploy --guided
+
+# Its answers are saved under [batches] in samconfig.toml: later, `make deploy-batches` again.
+deploy-batches: build-batches
+	sam deploy --guided --template-file .aws-sam/batches/template.yaml --config-env batches
 
 clean:
 	rm -rf $(VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -169,12 +169,11 @@ def run_batch() -> Recorded:
 
 
 def default_alarms() -> tuple[int, int]:
-    """Alarms the template creates with default parameters, and with batch notifications on."""
+    """Alarms each stack creates with default parameters: the poller's, and the batch notifications'."""
     from sidekiq_watch.local_invoke import Resolver, load_template
 
-    template = load_template(HERE.parent / "template.yaml")
-
-    def count(overrides: dict[str, str]) -> int:
+    def count(name: str, overrides: dict[str, str]) -> int:
+        template = load_template(HERE.parent / name)
         resolver = Resolver(template, overrides)
         return sum(
             1
@@ -183,9 +182,7 @@ def default_alarms() -> tuple[int, int]:
             and (resource.get("Condition") is None or resolver.condition(resource["Condition"]))
         )
 
-    return count({"StatsUrl": "https://a.example"}), count(
-        {"StatsUrl": "https://a.example", "EnableBatchNotifications": "true"}
-    )
+    return count("template.yaml", {"StatsUrl": "https://a.example"}), count("batch-notifications.yaml", {})
 
 
 def monthly(poll: Recorded, alarms: int) -> dict[str, float]:
@@ -212,7 +209,7 @@ def main() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="sidekiq-watch-cost-")
     sizes = (1, 3) if QUICK else (1, 10, 50)
-    alarms, alarms_with_batch = default_alarms()
+    alarms, batch_alarms = default_alarms()
     print(
         f"Monthly cost (prices of {prices.PRICES_AS_OF}, {prices.REGION}; polls every 5 minutes; no free tier)"
     )
@@ -238,7 +235,7 @@ def main() -> None:
     print(f"AWS calls in one steady-state poll of {sizes[-1]} targets: {calls}")
     opt_in = run_poll(1, "targets")
     print(
-        f"PublishMetrics=targets: {len(opt_in.metrics)} metrics a target, "
+        f"publish_metrics: targets: {len(opt_in.metrics)} metrics a target, "
         f"${len(opt_in.metrics) * prices.CLOUDWATCH_PER_METRIC_MONTH:.2f} a target a month"
     )
     batch = run_batch()
@@ -249,12 +246,9 @@ def main() -> None:
         + batch.read_units * prices.DYNAMODB_PER_MILLION_READ_UNITS / 1e6
         + batch.log_bytes / 1e9 * (prices.LOGS_PER_GB_INGESTED + prices.LOGS_PER_GB_MONTH_STORED)
     )
-    fixed = (
-        prices.SECRETS_MANAGER_PER_SECRET_MONTH
-        + (alarms_with_batch - alarms) * prices.CLOUDWATCH_PER_ALARM_MONTH
-    )
+    fixed = prices.SECRETS_MANAGER_PER_SECRET_MONTH + batch_alarms * prices.CLOUDWATCH_PER_ALARM_MONTH
     print(
-        f"Batch notifications: ${fixed:.2f} a month fixed (generated password, {alarms_with_batch - alarms} alarms) "
+        f"Batch notifications' stack: ${fixed:.2f} a month fixed (generated password, {batch_alarms} alarms) "
         f"+ ${per_batch * BATCHES_A_MONTH:.3f} per {BATCHES_A_MONTH:,} batches "
         f"({batch.write_units:g} WRU, {len(batch.metrics)} metrics declared while every channel delivers)"
     )

@@ -155,8 +155,9 @@ def _parser() -> argparse.ArgumentParser:
 
     invoke = commands.add_parser(
         "invoke",
-        help="run a function of template.yaml on an event file, in-process (sam local invoke without Docker)",
-        description="Read the function's handler and environment from template.yaml, apply --env-vars "
+        help="run a function of the templates on an event file, in-process (sam local invoke without Docker)",
+        description="Read the function's handler and environment from its template (template.yaml or "
+        "batch-notifications.yaml, whichever declares it), apply --env-vars "
         "(SAM's JSON format), and call the handler in this process with the event; prints the result.",
     )
     invoke.add_argument("function", metavar="FUNCTION_LOGICAL_ID", help="e.g. PollerFunction")
@@ -164,7 +165,9 @@ def _parser() -> argparse.ArgumentParser:
         "--event", "-e", required=True, metavar="FILE", help="event JSON, e.g. events/scheduled.json"
     )
     invoke.add_argument("--env-vars", "-n", metavar="FILE", help="environment overrides in SAM's JSON format")
-    invoke.add_argument("--template", "-t", default="template.yaml", metavar="FILE")
+    invoke.add_argument(
+        "--template", "-t", metavar="FILE", help="default: template.yaml or batch-notifications.yaml"
+    )
     invoke.add_argument(
         "--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE", help="template parameter values"
     )

@@ -120,7 +120,11 @@ class Resolver:
             return all(self.value(a) for a in arg)
         if key == "Fn::Or":
             return any(self.value(a) for a in arg)
-        if key == "Condition":
+        if key == "Fn::Select":
+            return self.value(arg[1])[int(self.value(arg[0]))]
+        if key == "Fn::Split":
+            return str(self.value(arg[1])).split(str(arg[0]))
+        if key in ("Condition", "Fn::Condition"):  # `!Condition X` as this loader reads it
             return self.condition(arg)
         raise Unresolvable(key)
 
@@ -133,6 +137,25 @@ class FunctionSpec:
     memory: int
     environment: dict[str, str]
     unresolved: list[str]
+
+
+# The poller's stack and the batch notifications' own: `invoke` finds a function in either.
+TEMPLATES = ("template.yaml", "batch-notifications.yaml")
+
+
+def template_declaring(logical_id: str, directory: str | Path = ".") -> Path:
+    """The project template that declares the function, so `invoke` needs no --template."""
+    found: list[str] = []
+    for name in TEMPLATES:
+        path = Path(directory) / name
+        if not path.is_file():
+            continue
+        resources = load_template(path).get("Resources", {})
+        if resources.get(logical_id, {}).get("Type") == "AWS::Serverless::Function":
+            return path
+        found += [k for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"]
+    where = " or ".join(TEMPLATES)
+    raise ConfigError(f"no function {logical_id!r} in {where} (functions: {', '.join(found) or 'none'})")
 
 
 def function_spec(
@@ -249,7 +272,7 @@ def shell_overrides(spec: FunctionSpec, shell: Mapping[str, str]) -> dict[str, s
 
 
 def invoke(
-    template_path: str | Path,
+    template_path: str | Path | None,
     logical_id: str,
     event_path: str | Path,
     *,
@@ -261,6 +284,8 @@ def invoke(
     Values as SAM orders them: the template's, then the shell's, then ``--env-vars``. What the
     function prints (logs, EMF metrics) goes to stderr, so stdout can carry the response alone.
     """
+    if template_path is None:
+        template_path = template_declaring(logical_id)
     spec = function_spec(load_template(template_path), logical_id, parameter_overrides)
     environment = shell_overrides(spec, os.environ)
     if env_vars_path is not None:

@@ -313,10 +313,10 @@ def sam_cli() -> Path:
     return executable
 
 
-def sam_build(sam: Path, build_dir: Path) -> Path:
+def sam_build(sam: Path, build_dir: Path, template: str = "template.yaml") -> Path:
     """``sam build`` as a user runs it (the Makefile's build targets); returns the built template."""
     result = subprocess.run(
-        [str(sam), "build", "--parallel", "--build-dir", str(build_dir)],
+        [str(sam), "build", "--parallel", "--template-file", template, "--build-dir", str(build_dir)],
         cwd=ROOT,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHON": sys.executable},
         capture_output=True,
@@ -343,22 +343,25 @@ def clean_environment(home: Path, **extra: str) -> dict[str, str]:
 
 
 class SamLocal:
-    """``sam local`` on the built template, through the proxy, on the arm64 image."""
+    """``sam local`` on the built templates (each function's own stack), through the proxy, on the arm64
+    image."""
 
-    def __init__(self, sam: Path, template: Path, proxy: DockerApiProxy, image: str, home: Path) -> None:
+    def __init__(
+        self, sam: Path, templates: dict[str, Path], proxy: DockerApiProxy, image: str, home: Path
+    ) -> None:
         self.sam = sam
-        self.template = template
+        self.templates = templates  # function logical id -> the built template declaring it
         self.image = image
         self.environment = clean_environment(home, DOCKER_HOST=f"unix://{proxy.listen}")
 
-    def command(self, verb: str, *args: str) -> list[str]:
+    def command(self, verb: str, function: str, *args: str) -> list[str]:
         return [
             str(self.sam),
             "local",
             verb,
             *args,
             "--template",
-            str(self.template),
+            str(self.templates[function]),
             "--invoke-image",
             self.image,
             "--skip-pull-image",
@@ -366,7 +369,7 @@ class SamLocal:
 
     def invoke(self, function: str, event: Path, env_vars: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command("invoke", function, "--event", str(event), "--env-vars", str(env_vars)),
+            self.command("invoke", function, function, "--event", str(event), "--env-vars", str(env_vars)),
             env=self.environment,
             capture_output=True,
             text=True,
@@ -375,12 +378,19 @@ class SamLocal:
         )
 
     @contextlib.contextmanager
-    def start_lambda(self, env_vars: Path, port: int) -> Iterator[IO[str]]:
+    def start_lambda(self, function: str, env_vars: Path, port: int) -> Iterator[IO[str]]:
         """``sam local start-lambda`` with warm containers: a function's container is kept between calls."""
         log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
         process = subprocess.Popen(
             self.command(
-                "start-lambda", "--env-vars", str(env_vars), "--port", str(port), "--warm-containers", "LAZY"
+                "start-lambda",
+                function,
+                "--env-vars",
+                str(env_vars),
+                "--port",
+                str(port),
+                "--warm-containers",
+                "LAZY",
             ),
             env=self.environment,
             stdout=log,

@@ -20,7 +20,16 @@ from sidekiq_watch.handlers import batch_webhook, poller
 from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
 from tests.conftest import load_event
 from tests.support.aws import create_delivery_table, create_state_table
-from tests.support.cfn import Call, Stack, denied, dumps, recorded_aws_calls, sam_transform, unexercised
+from tests.support.cfn import (
+    BATCH_TEMPLATE,
+    Call,
+    Stack,
+    denied,
+    dumps,
+    recorded_aws_calls,
+    sam_transform,
+    unexercised,
+)
 from tests.support.servers import LocalServer, Reply, json_reply, local_server
 
 STATS = {"enqueued": 3, "queues": {"default": 3}, "retries": 70, "processes": 1}
@@ -37,6 +46,11 @@ KEPT_UNEXERCISED = {
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     return sam_transform()
+
+
+@pytest.fixture(scope="module")
+def batch_template() -> dict[str, Any]:
+    return sam_transform(BATCH_TEMPLATE)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -100,7 +114,6 @@ def test_the_poller_with_basic_auth_and_its_webhook_in_ssm(
         template,
         {
             "StatsUrl": sidekiq.url + "/stats",
-            "StatsAuth": "basic",
             "StatsUsername": "watch",
             "StatsSecretParameter": "/sidekiq-watch/stats-password",
         },
@@ -122,7 +135,7 @@ def test_the_poller_with_a_configuration_document_and_its_webhook_in_secrets_man
         {
             "ConfigParameter": "/sidekiq-watch/config",
             "ExtraParametersPath": "/sidekiq-watch/targets",
-            "SlackWebhookSecret": "sidekiq-watch/slack",
+            "SlackWebhookParameter": "secretsmanager:sidekiq-watch/slack",
         },
     )
     document = {
@@ -148,7 +161,7 @@ def batch_stack(template: dict[str, Any], parameters: dict[str, str]) -> Stack:
     )
     stack = Stack(
         template,
-        {"EnableBatchNotifications": "true", **parameters},
+        parameters,
         {
             "StateTable": "unused",
             "DeliveryTable": create_delivery_table("stack-deliveries"),
@@ -171,13 +184,13 @@ def batch_event() -> dict[str, Any]:
 
 @pytest.mark.usefixtures("aws")
 def test_the_batch_function_as_deployed_with_no_manual_step(
-    template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
+    batch_template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Enabled with nothing else: generated password, the stack's default configuration, the poller's
     Slack webhook. The only thing that existed before is what the poller needs too."""
     _, slack = peers
     ssm_put("/sidekiq-watch/slack-webhook-url", slack.url + "/hook")
-    stack = batch_stack(template, {})
+    stack = batch_stack(batch_template, {})
     result = run_under(
         stack, "BatchNotificationsFunction", "BatchNotificationsRole", monkeypatch, batch_event()
     )
@@ -187,7 +200,7 @@ def test_the_batch_function_as_deployed_with_no_manual_step(
 
 @pytest.mark.usefixtures("aws")
 def test_the_batch_function_delivering_to_ses_sns_and_a_webhook(
-    template: dict[str, Any],
+    batch_template: dict[str, Any],
     peers: tuple[LocalServer, LocalServer],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -204,7 +217,7 @@ def test_the_batch_function_delivering_to_ses_sns_and_a_webhook(
     }
     ssm_put("/team/batches", json.dumps(config), secure=False)
     stack = batch_stack(
-        template,
+        batch_template,
         {
             "BatchConfigParameter": "/team/batches",
             "SesIdentity": "example.com",
@@ -274,14 +287,14 @@ def arn(service: str, resource: str) -> str:
 @pytest.mark.parametrize(
     ("parameters", "may_read"),
     [
-        ({"BatchConfigParameter": "/team/batches", "ExtraParametersPath": "/sidekiq-watch/targets"}, False),
-        ({"ExtraParametersPath": "/sidekiq-watch/targets"}, True),  # the default posts to the poller's Slack
+        ({"BatchConfigParameter": "/team/batches"}, False),
+        ({}, True),  # the default posts to the poller's Slack
     ],
 )
 def test_the_public_batch_function_reads_only_its_own_secrets(
-    template: dict[str, Any], parameters: dict[str, str], may_read: bool
+    batch_template: dict[str, Any], parameters: dict[str, str], may_read: bool
 ) -> None:
-    stack = Stack(template, {"EnableBatchNotifications": "true", **parameters}, {"BatchAuthPassword": "pw"})
+    stack = Stack(batch_template, parameters, {"BatchAuthPassword": "pw"})
     statements = stack.role_statements("BatchNotificationsRole")
     pollers_webhook = Call("ssm:GetParameter", (arn("ssm", "parameter/sidekiq-watch/slack-webhook-url"),))
     target_password = Call("ssm:GetParameter", (arn("ssm", "parameter/sidekiq-watch/targets/shop-password"),))
@@ -322,10 +335,15 @@ def test_in_a_vpc_the_poller_gets_network_interfaces_and_no_other_logs(template:
     ("identity", "accepted"),
     [("", True), ("example.com", True), ("ops@example.com", True), ("*", False), ("example.*", False)],
 )
-def test_the_ses_identity_is_one_identity(template: dict[str, Any], identity: str, accepted: bool) -> None:
+def test_the_ses_identity_is_one_identity(
+    batch_template: dict[str, Any], identity: str, accepted: bool
+) -> None:
     import re
 
-    assert bool(re.fullmatch(template["Parameters"]["SesIdentity"]["AllowedPattern"], identity)) is accepted
+    assert (
+        bool(re.fullmatch(batch_template["Parameters"]["SesIdentity"]["AllowedPattern"], identity))
+        is accepted
+    )
 
 
 @pytest.mark.usefixtures("aws")
@@ -337,7 +355,6 @@ def test_the_poller_with_token_auth(
         template,
         {
             "StatsUrl": sidekiq.url + "/stats",
-            "StatsAuth": "token",
             "StatsSecretParameter": "/sidekiq-watch/stats-token",
         },
     )
@@ -349,7 +366,7 @@ def test_the_poller_with_token_auth(
 
 @pytest.mark.usefixtures("aws")
 def test_the_batch_function_with_its_own_configuration_and_secrets(
-    template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
+    batch_template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/batch-notifications.md: secrets of its own configuration under /STACK-NAME/batches/, in SSM
     or Secrets Manager; none of the poller's."""
@@ -370,9 +387,72 @@ def test_the_batch_function_with_its_own_configuration_and_secrets(
     boto3.client("secretsmanager").create_secret(
         Name="/sidekiq-watch/batches/hook-password", SecretString="s3cr3t-hook"
     )
-    stack = batch_stack(template, {"BatchConfigParameter": "/team/batches"})
+    stack = batch_stack(batch_template, {"BatchConfigParameter": "/team/batches"})
     result = run_under(
         stack, "BatchNotificationsFunction", "BatchNotificationsRole", monkeypatch, batch_event()
     )
     assert result["statusCode"] == 200, result
     assert sorted(r.path for r in hook.received) == ["/hook", "/secured"]
+
+
+# Issue 24 (9): customer-managed KMS keys, granted through the services that use them and no other way.
+KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-1111-2222-3333-444455556666"
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_poller_reads_secrets_under_a_customer_managed_key(
+    template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sidekiq, slack = peers
+    stack = poller_stack(
+        template,
+        {
+            "StatsUrl": sidekiq.url + "/stats",
+            "StatsUsername": "watch",
+            "StatsSecretParameter": "/sidekiq-watch/stats-password",
+            "SlackWebhookParameter": "secretsmanager:sidekiq-watch/slack",
+            "KmsKeyArn": KEY,
+        },
+    )
+    boto3.client("ssm").put_parameter(
+        Name="/sidekiq-watch/stats-password", Value="s3cr3t", Type="SecureString", KeyId=KEY
+    )
+    boto3.client("secretsmanager").create_secret(
+        Name="sidekiq-watch/slack", SecretString=slack.url + "/hook", KmsKeyId=KEY
+    )
+    run_under(stack, "PollerFunction", "PollerRole", monkeypatch, load_event("scheduled.json"))
+    assert len(slack.received) == 1
+    assert {c.action for c in EXERCISED["PollerRole"] if c.action.startswith("kms:")} == {"kms:Decrypt"}
+
+
+def test_the_key_is_usable_only_through_the_services_that_need_it(
+    template: dict[str, Any], batch_template: dict[str, Any]
+) -> None:
+    stats = {"StatsUrl": "https://a.example/stats"}
+    poller_grants = Stack(template, {**stats, "KmsKeyArn": KEY}).role_statements("PollerRole")
+    direct = Call("kms:Decrypt", (KEY,))
+    via_sns = Call("kms:Decrypt", (KEY,), (("kms:ViaService", "sns.us-east-1.amazonaws.com"),))
+    assert denied(poller_grants, [direct, via_sns]) == [direct, via_sns]
+    via_ssm = Call("kms:Decrypt", (KEY,), (("kms:ViaService", "ssm.us-east-1.amazonaws.com"),))
+    assert denied(poller_grants, [via_ssm]) == []
+    assert denied(Stack(template, stats).role_statements("PollerRole"), [via_ssm]) == [via_ssm]
+    batch_grants = Stack(batch_template, {"KmsKeyArn": KEY}).role_statements("BatchNotificationsRole")
+    data_key = Call("kms:GenerateDataKey", (KEY,), (("kms:ViaService", "sns.us-east-1.amazonaws.com"),))
+    assert denied(batch_grants, [data_key]) == [data_key]  # no topic given: no data keys
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_batch_function_publishes_to_a_topic_under_a_customer_managed_key(
+    batch_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sns = boto3.client("sns")
+    topic = sns.create_topic(Name="batches", Attributes={"KmsMasterKeyId": KEY})["TopicArn"]
+    ssm_put("/team/batches", json.dumps({"channels": {"sns": {"topic_arn": topic}}}), secure=False)
+    parameters = {"BatchConfigParameter": "/team/batches", "NotificationTopicArn": topic, "KmsKeyArn": KEY}
+    stack = batch_stack(batch_template, parameters)
+    result = run_under(
+        stack, "BatchNotificationsFunction", "BatchNotificationsRole", monkeypatch, batch_event()
+    )
+    assert result["statusCode"] == 200, result
+    made = {c.action for c in EXERCISED["BatchNotificationsRole"] if c.action.startswith("kms:")}
+    assert made == {"kms:GenerateDataKey", "kms:Decrypt"}

@@ -22,8 +22,13 @@ def sam() -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(sam: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sam_build(sam, tmp_path_factory.mktemp("sam") / "build").parent
+def built(sam: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each stack's build directory, by the function it holds."""
+    where = tmp_path_factory.mktemp("sam")
+    return {
+        "PollerFunction": sam_build(sam, where / "build").parent,
+        "BatchNotificationsFunction": sam_build(sam, where / "batches", "batch-notifications.yaml").parent,
+    }
 
 
 def functions(template: Path) -> dict[str, dict[str, object]]:
@@ -35,16 +40,16 @@ def functions(template: Path) -> dict[str, dict[str, object]]:
     }
 
 
-def test_each_function_is_built_with_its_handler_module(built: Path) -> None:
-    built_functions = functions(built / "template.yaml")
-    assert set(built_functions) == {"PollerFunction", "BatchNotificationsFunction"}
-    for name, properties in built_functions.items():
-        module = str(properties["Handler"]).rsplit(".", 1)[0]
-        assert (built / name / (module.replace(".", "/") + ".py")).is_file(), name
+def test_each_function_is_built_with_its_handler_module(built: dict[str, Path]) -> None:
+    for function, directory in built.items():
+        built_functions = functions(directory / "template.yaml")
+        assert set(built_functions) == {function}
+        module = str(built_functions[function]["Handler"]).rsplit(".", 1)[0]
+        assert (directory / function / (module.replace(".", "/") + ".py")).is_file(), function
 
 
-def test_artifacts_carry_bytecode_for_the_runtime_and_leave_boto3_to_it(built: Path) -> None:
-    for name in ("PollerFunction", "BatchNotificationsFunction"):
-        artifact = built / name
+def test_artifacts_carry_bytecode_for_the_runtime_and_leave_boto3_to_it(built: dict[str, Path]) -> None:
+    for name, directory in built.items():
+        artifact = directory / name
         assert (artifact / "sidekiq_watch" / "__pycache__" / "__init__.cpython-313.pyc").is_file(), name
         assert not (artifact / "boto3").exists(), name

@@ -1,4 +1,5 @@
-"""template.yaml: lint-clean, and what the SAM transform makes of it is what we meant."""
+"""template.yaml and batch-notifications.yaml: lint-clean, and what the SAM transform makes of them is
+what we meant."""
 
 from __future__ import annotations
 
@@ -13,14 +14,25 @@ import pytest
 from sidekiq_watch.handlers import batch_webhook
 from sidekiq_watch.local_invoke import FunctionSpec, LocalContext, resolve_handler
 from tests.conftest import EVENTS, ROOT
-from tests.support.cfn import Stack, sam_transform
+from tests.support.cfn import BATCH_TEMPLATE, POLLER_TEMPLATE, Stack, sam_transform
 
-TEMPLATE = ROOT / "template.yaml"
+TEMPLATE = ROOT / POLLER_TEMPLATE
+TEMPLATES = [ROOT / POLLER_TEMPLATE, ROOT / BATCH_TEMPLATE]
 
 
 @pytest.fixture(scope="module")
 def transformed() -> dict[str, Any]:
     return sam_transform()
+
+
+@pytest.fixture(scope="module")
+def batch() -> dict[str, Any]:
+    return sam_transform(BATCH_TEMPLATE)
+
+
+@pytest.fixture(scope="module", params=[POLLER_TEMPLATE, BATCH_TEMPLATE])
+def each(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return sam_transform(request.param)
 
 
 def resources_of(template: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -44,7 +56,7 @@ def test_cfn_lint_is_clean() -> None:
             sys.executable,
             "-c",
             "import sys; from cfnlint.runner import main; sys.exit(main())",
-            str(TEMPLATE),
+            *map(str, TEMPLATES),
         ],
         capture_output=True,
         text=True,
@@ -56,12 +68,12 @@ def test_cfn_lint_is_clean() -> None:
 def test_poller_runs_on_python313_arm64_built_without_docker() -> None:
     from samtranslator.yaml_helper import yaml_parse
 
-    template = yaml_parse(TEMPLATE.read_text())
-    for name in ("PollerFunction", "BatchNotificationsFunction"):
+    for path, name in zip(TEMPLATES, ("PollerFunction", "BatchNotificationsFunction"), strict=True):
+        template = yaml_parse(path.read_text())
         assert template["Resources"][name]["Metadata"] == {"BuildMethod": "makefile"}
         assert f"build-{name}" in (ROOT / "Makefile").read_text()
-    assert template["Globals"]["Function"]["Runtime"] == "python3.13"
-    assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
+        assert template["Globals"]["Function"]["Runtime"] == "python3.13"
+        assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
 
 
 def test_the_makefile_builds_for_the_runtime_and_cpu_the_template_declares() -> None:
@@ -104,8 +116,8 @@ def test_the_not_running_alarm_follows_the_schedule(transformed: dict[str, Any],
     assert alarm["EvaluationPeriods"] * interval <= 86400
 
 
-def test_handler_resolves_to_an_importable_function(transformed: dict[str, Any]) -> None:
-    for function in resources_of(transformed, "AWS::Lambda::Function").values():
+def test_handler_resolves_to_an_importable_function(each: dict[str, Any]) -> None:
+    for function in resources_of(each, "AWS::Lambda::Function").values():
         assert callable(resolve_handler(function["Properties"]["Handler"]))
 
 
@@ -119,8 +131,8 @@ VPC_NETWORK_INTERFACE_ACTIONS = {
 }
 
 
-def test_iam_grants_no_wildcard_actions_or_resources(transformed: dict[str, Any]) -> None:
-    for role in resources_of(transformed, "AWS::IAM::Role").values():
+def test_iam_grants_no_wildcard_actions_or_resources(each: dict[str, Any]) -> None:
+    for role in resources_of(each, "AWS::IAM::Role").values():
         for policy in role["Properties"].get("Policies", []):
             for statement in statements(policy["PolicyDocument"]):
                 actions = (
@@ -146,20 +158,18 @@ def test_iam_reads_exactly_the_webhook_parameter(transformed: dict[str, Any]) ->
     ) in found
 
 
-def test_each_function_logs_to_its_own_group_with_retention(transformed: dict[str, Any]) -> None:
-    functions = resources_of(transformed, "AWS::Lambda::Function")
+def test_each_function_logs_to_its_own_group_with_retention(each: dict[str, Any]) -> None:
+    functions = resources_of(each, "AWS::Lambda::Function")
     for function in functions.values():
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-        properties = transformed["Resources"][group]["Properties"]
-        assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        properties = each["Resources"][group]["Properties"]
+        assert properties["RetentionInDays"] == 30
 
 
-def test_no_role_may_write_logs_everywhere(transformed: dict[str, Any]) -> None:
+def test_no_role_may_write_logs_everywhere(each: dict[str, Any]) -> None:
     """Not AWSLambdaBasicExecutionRole (logs:* on *): each role writes to its own function's group."""
-    stack = Stack(
-        transformed, {"EnableBatchNotifications": "true"}, {"StateTable": "t", "DeliveryTable": "d"}
-    )
-    for name, role in resources_of(transformed, "AWS::IAM::Role").items():
+    stack = Stack(each, {}, {"StateTable": "t", "DeliveryTable": "d"})
+    for name, role in resources_of(each, "AWS::IAM::Role").items():
         assert "AWSLambdaBasicExecutionRole" not in json.dumps(role), name
         logs = [s for s in stack.role_statements(name) if any(a.startswith("logs:") for a in s["Action"])]
         assert logs, name
@@ -173,7 +183,7 @@ def test_webhook_is_never_a_plain_environment_value(transformed: dict[str, Any])
     function = transformed["Resources"]["PollerFunction"]
     value = json.dumps(function["Properties"]["Environment"]["Variables"]["SLACK_WEBHOOK_URL"])
     assert "ssm:${SlackWebhookParameter}" in value
-    assert "secretsmanager:${SlackWebhookSecret}" in value
+    assert "WebhookInSecretsManager" in value  # or the secretsmanager: reference as given
 
 
 @pytest.mark.parametrize("path", sorted(EVENTS.rglob("*.json")), ids=lambda p: p.name)
@@ -211,52 +221,54 @@ def test_iam_reaches_only_the_state_table(transformed: dict[str, Any]) -> None:
     assert variables["STATE_TABLE"] == {"Ref": "StateTable"}
 
 
-def test_batch_function_has_a_function_url_checked_by_the_function(transformed: dict[str, Any]) -> None:
-    [url] = resources_of(transformed, "AWS::Lambda::Url").values()
+def test_batch_function_has_a_function_url_checked_by_the_function(batch: dict[str, Any]) -> None:
+    [url] = resources_of(batch, "AWS::Lambda::Url").values()
     assert url["Properties"]["AuthType"] == "NONE"
     assert url["Properties"]["TargetFunctionArn"] == {"Ref": "BatchNotificationsFunction"}
-    variables = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]["Environment"][
-        "Variables"
-    ]
+    variables = batch["Resources"]["BatchNotificationsFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["BATCH_AUTH_PASSWORD"] == {"Fn::Sub": "secretsmanager:${BatchAuthPassword}"}
     assert variables["DELIVERY_TABLE"] == {"Ref": "DeliveryTable"}
 
 
-def test_the_batch_function_is_a_choice_and_off_by_default(transformed: dict[str, Any]) -> None:
-    off = Stack(transformed)
-    on = Stack(transformed, {"EnableBatchNotifications": "true"})
-    batch_parts = {name for name in transformed["Resources"] if on.exists(name) and not off.exists(name)}
+def test_the_poller_stack_opens_nothing_to_the_public(
+    transformed: dict[str, Any], batch: dict[str, Any]
+) -> None:
+    """The public Function URL is the batch stack's alone: deploying the poller never asks about it."""
+    public = [
+        name
+        for name, r in transformed["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Url"
+        or (r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "*")
+    ]
+    assert public == []
+    stack = Stack(batch)
     assert {
         "BatchNotificationsFunction",
         "BatchNotificationsFunctionUrl",
         "BatchAuthPassword",
         "DefaultBatchConfig",
         "DeliveryTable",
-    } <= batch_parts
-    assert all(
-        off.condition(o["Condition"]) is False for o in transformed["Outputs"].values() if "Condition" in o
-    )
+    } <= {name for name in batch["Resources"] if stack.exists(name)}
 
 
-def test_a_flood_on_the_public_url_is_capped_and_alarmed(transformed: dict[str, Any]) -> None:
-    function = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]
-    stack = Stack(transformed, {"EnableBatchNotifications": "true"})
-    assert stack.resolve(function["ReservedConcurrentExecutions"]) == "5"
-    zero = Stack(transformed, {"EnableBatchNotifications": "true", "BatchReservedConcurrency": "0"})
+def test_a_flood_on_the_public_url_is_capped_and_alarmed(batch: dict[str, Any]) -> None:
+    function = batch["Resources"]["BatchNotificationsFunction"]["Properties"]
+    assert Stack(batch).resolve(function["ReservedConcurrentExecutions"]) == "5"
+    zero = Stack(batch, {"ReservedConcurrency": "0"})
     assert zero.resolve({"x": function["ReservedConcurrentExecutions"]}) == {}  # no reservation at all
-    throttles = transformed["Resources"]["BatchThrottlesAlarm"]["Properties"]
+    throttles = batch["Resources"]["BatchThrottlesAlarm"]["Properties"]
     assert throttles["MetricName"] == "Throttles"
     assert throttles["Dimensions"][0]["Value"] == {"Ref": "BatchNotificationsFunction"}
 
 
 def test_undeliverable_notifications_alarm_instead_of_a_dead_letter_queue(
-    transformed: dict[str, Any],
+    batch: dict[str, Any],
 ) -> None:
     """Function URL calls are synchronous: a dead-letter queue would never receive one."""
-    function = transformed["Resources"]["BatchNotificationsFunction"]["Properties"]
+    function = batch["Resources"]["BatchNotificationsFunction"]["Properties"]
     assert "DeadLetterConfig" not in function
-    assert not resources_of(transformed, "AWS::SQS::Queue")
-    alarm = transformed["Resources"]["BatchUndeliveredAlarm"]["Properties"]
+    assert not resources_of(batch, "AWS::SQS::Queue")
+    alarm = batch["Resources"]["BatchUndeliveredAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("Sidekiq", "BatchFailed")
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "sidekiq-watch"}]
 
@@ -277,14 +289,16 @@ def test_the_undelivered_alarm_watches_the_metric_the_handler_emits(
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Sidekiq"
 
 
-def test_state_is_kept_and_delivery_records_are_not(transformed: dict[str, Any]) -> None:
-    state, deliveries = transformed["Resources"]["StateTable"], transformed["Resources"]["DeliveryTable"]
+def test_state_is_kept_and_delivery_records_are_not(
+    transformed: dict[str, Any], batch: dict[str, Any]
+) -> None:
+    state, deliveries = transformed["Resources"]["StateTable"], batch["Resources"]["DeliveryTable"]
     assert (state["DeletionPolicy"], state["UpdateReplacePolicy"]) == ("Retain", "Retain")
     assert (deliveries["DeletionPolicy"], deliveries["UpdateReplacePolicy"]) == ("Delete", "Delete")
 
 
-def test_delivery_table_fits_powertools_idempotency(transformed: dict[str, Any]) -> None:
-    props = transformed["Resources"]["DeliveryTable"]["Properties"]
+def test_delivery_table_fits_powertools_idempotency(batch: dict[str, Any]) -> None:
+    props = batch["Resources"]["DeliveryTable"]["Properties"]
     assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
@@ -313,9 +327,9 @@ SECRET_VARIABLES = (
 )
 
 
-def test_secrets_are_never_plain_environment_values(transformed: dict[str, Any]) -> None:
+def test_secrets_are_never_plain_environment_values(each: dict[str, Any]) -> None:
     """Every secret variable is a reference (ssm:/secretsmanager:) or empty, in every branch of every If."""
-    for function in resources_of(transformed, "AWS::Lambda::Function").values():
+    for function in resources_of(each, "AWS::Lambda::Function").values():
         variables = function["Properties"]["Environment"]["Variables"]
         for name in SECRET_VARIABLES:
             if name not in variables:
@@ -327,6 +341,9 @@ def test_secrets_are_never_plain_environment_values(transformed: dict[str, Any])
                     pending.extend(value["Fn::If"][1:])
                 elif isinstance(value, dict) and "Fn::Sub" in value:
                     assert value["Fn::Sub"].startswith(("ssm:", "secretsmanager:")), (name, value)
+                elif value == {"Ref": "SlackWebhookParameter"}:  # the branch where it says secretsmanager:
+                    pattern = each["Parameters"]["SlackWebhookParameter"]["AllowedPattern"]
+                    assert "|secretsmanager:" in pattern
                 else:
                     assert value == "", (name, value)
 
@@ -337,7 +354,7 @@ def test_dashboard_graphs_every_figure_per_target_from_the_logs(transformed: dic
 
     dashboard = transformed["Resources"]["Dashboard"]
     assert dashboard["Condition"] == "WantsDashboard"
-    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     queries = " ".join(w["properties"]["query"] for w in widgets if w["type"] == "log")
     for figure in ("retries", "dead", "enqueued", "default_latency", "processes"):
@@ -369,8 +386,16 @@ def test_the_dashboard_reads_fields_the_poll_log_record_has() -> None:
     assert failed["source_error"]["kind"] == "timeout"
 
 
-def test_the_watchdog_is_watched(transformed: dict[str, Any]) -> None:
+def test_the_watchdog_is_watched(transformed: dict[str, Any], batch: dict[str, Any]) -> None:
     alarms = resources_of(transformed, "AWS::CloudWatch::Alarm")
+    batch_alarms = resources_of(batch, "AWS::CloudWatch::Alarm")
+    assert {a["Properties"]["MetricName"] for a in batch_alarms.values()} == {
+        "Errors",
+        "Throttles",
+        "BatchFailed",
+    }
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in batch_alarms.values())
+    assert batch["Resources"]["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
     poller = {
         a["Properties"]["MetricName"]: a["Properties"]
         for a in alarms.values()
@@ -389,11 +414,13 @@ def test_the_watchdog_is_watched(transformed: dict[str, Any]) -> None:
     assert subscription["Properties"]["Protocol"] == "email"
 
 
-def test_outputs_name_the_dashboard_url_function_url_and_tables(transformed: dict[str, Any]) -> None:
+def test_outputs_name_the_dashboard_url_function_url_and_tables(
+    transformed: dict[str, Any], batch: dict[str, Any]
+) -> None:
     outputs = transformed["Outputs"]
     assert "#dashboards:name=${Dashboard}" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
-    assert outputs["BatchNotificationsUrl"]["Value"] == {
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    assert batch["Outputs"]["BatchNotificationsUrl"]["Value"] == {
         "Fn::GetAtt": ["BatchNotificationsFunctionUrl", "FunctionUrl"]
     }
-    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
-    assert outputs["DeliveryTableName"]["Value"] == {"Ref": "DeliveryTable"}
+    assert batch["Outputs"]["DeliveryTableName"]["Value"] == {"Ref": "DeliveryTable"}

@@ -163,3 +163,19 @@ def test_a_default_poll_declares_no_custom_metric(
     }
     assert len(declared) <= DEFAULT_METRICS_BUDGET, declared
     assert report["targets"][0]["figures"]["retries"] == 61  # what the log record carries, as properties
+
+
+@responses.activate
+def test_the_configuration_document_asks_for_metrics_without_an_environment_variable(
+    configured: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deployed, PUBLISH_METRICS is no template parameter any more: the document says it."""
+    boto3.client("ssm").put_parameter(
+        Name="/sidekiq-watch/config", Value='{"publish_metrics": "targets"}', Type="String"
+    )
+    monkeypatch.setenv("SIDEKIQ_WATCH_CONFIG", "ssm:/sidekiq-watch/config")
+    responses.get(STATS_URL, body=stats_body("sidekiq-web-stats.json"), content_type="application/json")
+    responses.post(SECRET_WEBHOOK, body="ok")
+    poller.handler(load_event("scheduled.json"), fresh_context())
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [b["retries"] for b in blobs if "retries" in b] == [[61.0]]

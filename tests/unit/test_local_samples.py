@@ -15,7 +15,10 @@ import pytest
 
 from tests.conftest import EVENTS, ROOT
 
-TEMPLATE = ROOT / "template.yaml"
+TEMPLATES = {
+    "PollerFunction": ROOT / "template.yaml",
+    "BatchNotificationsFunction": ROOT / "batch-notifications.yaml",
+}
 ENV_VARS = EVENTS / "env.json"
 
 
@@ -23,7 +26,7 @@ def stand_in(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpro
     """`sidekiq-watch invoke` in a fresh process, from a directory without the repository's files."""
     code = "import sys; from sidekiq_watch.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
-        [sys.executable, "-c", code, "invoke", *args, "--template", str(TEMPLATE)],
+        [sys.executable, "-c", code, "invoke", *args, "--template", str(TEMPLATES[args[0]])],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})},
         capture_output=True,

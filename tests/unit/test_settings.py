@@ -186,12 +186,11 @@ def test_every_variable_the_template_gives_a_function_is_one_its_settings_declar
     from sidekiq_watch.settings import BatchSettings, PollerSettings
     from tests.conftest import ROOT
 
-    template = load_template(ROOT / "template.yaml")
-    for function, settings in (
-        ("PollerFunction", PollerSettings),
-        ("BatchNotificationsFunction", BatchSettings),
+    for name, function, settings in (
+        ("template.yaml", "PollerFunction", PollerSettings),
+        ("batch-notifications.yaml", "BatchNotificationsFunction", BatchSettings),
     ):
-        spec = function_spec(template, function)
+        spec = function_spec(load_template(ROOT / name), function)
         given = {name for name in {*spec.environment, *spec.unresolved} if not name.startswith("POWERTOOLS_")}
         declared = {f.metadata["variable"] for f in fields(settings)}
         assert given - declared == set(), function

@@ -17,7 +17,16 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
-from ..settings import PollerSettings, StatsAuth, TargetFields, parse_duration, stats_scheme, target_problems
+from ..settings import (
+    METRICS_DETAILS,
+    MetricsDetail,
+    PollerSettings,
+    StatsAuth,
+    TargetFields,
+    parse_duration,
+    stats_scheme,
+    target_problems,
+)
 from ..urls import redact_url
 from .history import DEFAULT_HISTORY_SIZE
 from .rules import Rule, parse_rule
@@ -38,7 +47,7 @@ TARGET_FIELDS = {
     "redis_username",
     "redis_password",
 }
-TOP_FIELDS = {"repeat_interval", "source_failures_before_alert", "rules", "targets"}
+TOP_FIELDS = {"repeat_interval", "source_failures_before_alert", "publish_metrics", "rules", "targets"}
 
 
 @dataclass(frozen=True)
@@ -64,12 +73,20 @@ class WatchConfig:
     repeat_interval: float = 3600.0
     source_failures_before_alert: int = 2
     history_size: int = DEFAULT_HISTORY_SIZE
+    publish_metrics: MetricsDetail = "none"
 
 
 def _positive_int(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{where}: expected a whole number of at least 1, got {value!r}")
     return value
+
+
+def _metrics_detail(value: object, where: str) -> MetricsDetail:
+    for detail in METRICS_DETAILS:
+        if value == detail:
+            return detail
+    raise ConfigError(f"{where}: expected one of {', '.join(METRICS_DETAILS)}, got {value!r}")
 
 
 def _rules(raw: object, where: str) -> tuple[Rule, ...]:
@@ -226,6 +243,7 @@ def load_watch_config(
         )
     repeat = pick("repeat_interval", settings.repeat_interval, parse_duration, 3600.0)
     failures = pick("source_failures_before_alert", settings.source_failures_before_alert, _positive_int, 2)
+    metrics_detail = pick("publish_metrics", None, _metrics_detail, settings.publish_metrics)
     raw_targets = document.get("targets")
     if raw_targets is None:
         targets: tuple[Target, ...] = (env_target(settings, default_rules),)
@@ -241,7 +259,12 @@ def load_watch_config(
         if problems:
             raise ConfigError(problems)
         targets = tuple(target for target in found if target is not None)
-    return WatchConfig(targets, repeat_interval=repeat, source_failures_before_alert=failures)
+    return WatchConfig(
+        targets,
+        repeat_interval=repeat,
+        source_failures_before_alert=failures,
+        publish_metrics=metrics_detail,
+    )
 
 
 def env_target(settings: PollerSettings, rules: tuple[Rule, ...]) -> Target:

@@ -91,7 +91,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = run_poll(watcher, time_left=lambda: remaining() - RESERVE_SECONDS)
     for target in report.targets:
         logger.info("Sidekiq polled", extra=target.as_dict())
-        publish_figures(target, settings.publish_metrics)
+        publish_figures(target, watcher.config.publish_metrics)
     failures = sum(1 for target in report.targets if target.failure is not None)
     if failures:  # published only when there are some: a metric that is never sent costs nothing
         metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=failures)
