@@ -22,11 +22,11 @@ DELIVERIES = sized(1000, 20)
 
 
 def one_notification(url: str, tmp: Path) -> float:
-    from sidekiq_watch.batches.channels import Resources
     from sidekiq_watch.batches.config import parse_batch_config
     from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
     from sidekiq_watch.batches.fanout import fan_out
     from sidekiq_watch.batches.payload import BatchEvent, BatchStatus
+    from sidekiq_watch.channels import Resources
 
     channels = {f"hook{i}": {"type": "webhook", "url": f"{url}/hook{i}"} for i in range(10)}
     [route] = parse_batch_config({"channels": channels}, "bench").routes

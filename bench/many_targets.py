@@ -28,6 +28,15 @@ DELAY = 0.2
 class Quiet:
     description = "nothing sent"
 
+    name = "slack"
+    kind = "slack"
+
+    def deliver(self, message: Any, resources: Any) -> str:
+        from sidekiq_watch.channels.slack import slack_payload
+
+        self.post(slack_payload(message))
+        return "posted"
+
     def post(self, payload: Any) -> None:
         pass
 
@@ -42,7 +51,7 @@ def poll(url: str, count: int) -> tuple[float, int, float]:
         WatchConfig(targets),
         LocalFileStore(Path(tempfile.mkdtemp(prefix="bench-state-")) / "state.json"),
         source_for=lambda t: make_source(t.stats_url, t.auth, timeout=10, session=session),
-        notifier_for=lambda t: Quiet(),
+        channel_for=lambda t: Quiet(),
     )
     stop = threading.Event()
 

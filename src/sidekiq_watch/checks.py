@@ -16,11 +16,11 @@ import requests
 
 from .alerts.config import Target, WatchConfig, load_watch_config
 from .alerts.rules import evaluate, left_out
+from .channels.message import Message, Paragraph, Severity, bold, code, plain
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
-from .poll import open_store, slack_webhook, target_source
+from .poll import alert_resources, open_store, slack_channel, target_source
 from .secrets import Secret
 from .settings import BatchSettings, PollerSettings
-from .slack import Payload, context, header, section
 from .stats.snapshot import FIGURES
 from .verdict import Verdict
 
@@ -223,18 +223,26 @@ def run_check(
     return report
 
 
-def sample_message(destination: str, when: datetime | None = None) -> Payload:
+def sample_message(destination: str, when: datetime | None = None) -> Message:
     """The clearly marked test message `test-notify` sends."""
     stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
-    text = f":white_check_mark: TEST from sidekiq-watch to {destination}: alerts will arrive here."
-    return {
-        "text": text,
-        "blocks": [
-            header("🧪 sidekiq-watch test message"),
-            section(f"This is a *test*, sent by `sidekiq-watch test-notify` at {stamp}. Nothing is wrong."),
-            context(f"Destination: {destination}"),
-        ],
-    }
+    sentence = (
+        plain("This is a "),
+        bold("test"),
+        plain(", sent by "),
+        code("sidekiq-watch test-notify"),
+        plain(f" at {stamp}. Nothing is wrong."),
+    )
+    return Message(
+        key=f"sidekiq-watch/test/{destination}",
+        title="sidekiq-watch test message",
+        summary=f":white_check_mark: TEST from sidekiq-watch to {destination}: alerts will arrive here.",
+        severity=Severity.INFO,
+        emoji="🧪",
+        paragraphs=(Paragraph(sentence),),
+        footer=(plain(f"Destination: {destination}"),),
+        labels={"test": "true"},
+    )
 
 
 def notify_targets(settings: PollerSettings, session: requests.Session, only: str | None) -> list[Check]:
@@ -256,7 +264,9 @@ def notify_targets(settings: PollerSettings, session: requests.Session, only: st
         if only and only != name:
             continue
         try:
-            slack_webhook(settings, secret, channel, session=session).post(sample_message(name))
+            slack_channel(settings, name, secret, channel).deliver(
+                sample_message(name), alert_resources(settings, session=session)
+            )
         except SidekiqWatchError as exc:
             results.append(Check("notify", name, False, str(exc)))
         else:
@@ -268,9 +278,10 @@ def notify_batch_channels(settings: BatchSettings, only: str | None) -> list[Che
     """A test batch event, marked as such, to every configured batch channel (no exactly-once records)."""
     if not settings.batch_config_reference:
         return []
-    from .batches.channels import Resources
     from .batches.config import load_batch_config
     from .batches.payload import BatchEvent, BatchStatus
+    from .batches.render import batch_message
+    from .channels import Resources
 
     try:
         batch = load_batch_config(settings.batch_config_reference)
@@ -295,7 +306,7 @@ def notify_batch_channels(settings: BatchSettings, only: str | None) -> list[Che
         if only and only not in (name, channel.name):
             continue
         try:
-            detail = channel.deliver(event, resources)
+            detail = channel.deliver(batch_message(event, resources.web_url), resources)
         except (DeliveryError, SidekiqWatchError) as exc:
             results.append(Check("notify", name, False, str(exc)))
         else:

@@ -266,12 +266,12 @@ def _listen(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .batches.channels import Resources
     from .batches.config import load_batch_config
     from .batches.delivery_log import DeliveryLog, persistence_for
     from .batches.fanout import dispatch
     from .batches.listen import BatchListener
     from .batches.payload import BatchEvent
+    from .channels import Resources
     from .settings import default_state_file, load_all_settings, stats_scheme
 
     poller, settings = load_all_settings(os.environ)

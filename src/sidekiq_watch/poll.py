@@ -1,4 +1,4 @@
-"""One poll of every target: source → snapshot → rules → lifecycle (with state) → message → Slack.
+"""One poll of every target: source → snapshot → rules → lifecycle (with state) → message → channel.
 
 Knows nothing of Lambda. Exactly-once rests on the store's versioned writes, in this order:
 claim each transition (a conditional write with a lease), post one grouped message, then
@@ -31,10 +31,13 @@ from .alerts.persistence import AlertStore, TargetState
 from .alerts.persistence.exceptions import StateConflictsError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
+from .channels import Channel, Resources
+from .channels.message import Message
+from .channels.printer import PrintChannel
+from .channels.slack import SLACK_RETRY, SlackChannel
 from .errors import ConfigError, DeliveryError, SidekiqWatchError, SourceError
 from .secrets import Secret
 from .settings import PollerSettings, default_state_file
-from .slack import Notifier, PrintNotifier, SlackWebhook, message_overrides
 from .stats.failures import SETS
 from .stats.snapshot import Snapshot
 from .stats.sources import StatsSource, failures_of, make_source
@@ -222,14 +225,16 @@ class Watcher:
         store: AlertStore,
         *,
         source_for: Callable[[Target], StatsSource],
-        notifier_for: Callable[[Target], Notifier],
+        channel_for: Callable[[Target], Channel],
+        resources: Resources | None = None,
         clock: Callable[[], float] | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.config = config
         self.store = store
         self.source_for = source_for
-        self.notifier_for = notifier_for
+        self.channel_for = channel_for
+        self.resources = resources or Resources(policy=SLACK_RETRY)
         self.clock = clock or (lambda: time.time())  # looked up at each call: tests may move time
         self.lease_seconds = lease_seconds
 
@@ -303,13 +308,13 @@ class Watcher:
         source: StatsSource,
         time_left: Callable[[], float] | None = None,
     ) -> Announcement:
-        """Claim what is to be announced, post it as one message, then confirm or release the claims."""
+        """Claim what is to be announced, send it as one message, then confirm or release the claims."""
         quiet, claimed = self._claim(decisions, seen.checked_at, time_left)
         if not claimed:
             return quiet
         try:
-            notifier = self.notifier_for(target)
-            notifier.post(self._payload(target, claimed, history, seen, source))
+            channel = self.channel_for(target)
+            channel.deliver(self._message(target, claimed, history, seen, source), self.resources)
         except Exception as exc:
             # Not announced: released, so the next attempt decides again (one taken over already
             # needs no release). Whatever failed, a claimed transition is announced or released.
@@ -331,16 +336,16 @@ class Watcher:
             # Our lease ran out while posting and another invocation took over: say so.
             confirm_lost = exc.keys
         notices = tuple((decision.notice or "", decision.finding.key) for decision, _ in claimed)
-        return replace(quiet, notices=notices, confirm_lost=confirm_lost, sent_by=notifier.description)
+        return replace(quiet, notices=notices, confirm_lost=confirm_lost, sent_by=sent_by(channel))
 
-    def _payload(
+    def _message(
         self,
         target: Target,
         claimed: list[tuple[Decision, AlertRecord]],
         history: History,
         seen: TargetReport,
         source: StatsSource,
-    ) -> dict[str, Any]:
+    ) -> Message:
         """The one message for what was claimed, with why jobs fail when a retries/dead rule is in it."""
         view = TargetView(target.name, target.web_url, seen.checked_at)
         announced = {
@@ -480,21 +485,36 @@ def target_source(
     )
 
 
-def slack_webhook(
-    settings: PollerSettings,
-    url: Secret,
-    channel: str | None,
-    *,
-    session: requests.Session | None = None,
-    deadline: float | None = None,
-) -> SlackWebhook:
+DRY_RUN = "printed (dry run: SLACK_WEBHOOK_URL is not set)"
+
+
+def sent_by(channel: Channel) -> str:
+    """Where an alert went, in the report's words."""
+    if channel.kind == "print":
+        return DRY_RUN
+    return "posted to Slack" if channel.kind == "slack" else f"sent to {channel.kind} {channel.name}"
+
+
+def dry_run_channel() -> PrintChannel:
+    """No webhook: the Slack message is printed, as it would be posted."""
+    return PrintChannel(
+        "dry-run", form="slack", heading="Slack message (dry run, SLACK_WEBHOOK_URL is not set):"
+    )
+
+
+def slack_channel(settings: PollerSettings, name: str, url: Secret, channel: str | None) -> SlackChannel:
     """A Slack webhook with the settings' overrides: the one wiring the poller and `test-notify` use."""
-    return SlackWebhook(
-        url,
-        timeout=settings.http_timeout_seconds,
-        session=session,
-        overrides=message_overrides(channel, settings.slack_username, settings.slack_icon_emoji),
-        deadline=deadline,
+    return SlackChannel(name, url, channel, settings.slack_username, settings.slack_icon_emoji)
+
+
+def alert_resources(
+    settings: PollerSettings, *, session: requests.Session | None = None, deadline: float | None = None
+) -> Resources:
+    """What alert channels share: the settings' timeout, one session, Slack's retry policy, the deadline."""
+    if session is None:
+        return Resources(timeout=settings.http_timeout_seconds, policy=SLACK_RETRY, deadline=deadline)
+    return Resources(
+        timeout=settings.http_timeout_seconds, session=session, policy=SLACK_RETRY, deadline=deadline
     )
 
 
@@ -512,23 +532,24 @@ def build_watcher(
 
     ``deadline`` (``time.monotonic()``) bounds every exchange and its retries: what the invocation has left.
     """
-    printer = PrintNotifier()
+    printer = dry_run_channel()
 
     def source_for(target: Target) -> StatsSource:
         return target_source(settings, target, session=session, deadline=deadline)
 
-    def notifier_for(target: Target) -> Notifier:
+    def channel_for(target: Target) -> Channel:
         webhook = target.slack_webhook_url or settings.slack_webhook_url
         if dry_run or webhook is None:
             return printer
-        channel = target.slack_channel or settings.slack_channel
-        return slack_webhook(settings, webhook, channel, session=session, deadline=deadline)
+        name = f"slack:{target.name}" if target.slack_webhook_url else "slack"
+        return slack_channel(settings, name, webhook, target.slack_channel or settings.slack_channel)
 
     return Watcher(
         config or load_watch_config(settings),
         store or open_store(settings),
         source_for=source_for,
-        notifier_for=notifier_for,
+        channel_for=channel_for,
+        resources=alert_resources(settings, session=session, deadline=deadline),
         lease_seconds=lease_seconds,
     )
 

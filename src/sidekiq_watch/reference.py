@@ -19,6 +19,7 @@ from .alerts.history import History, Point
 from .alerts.lifecycle import SOURCE_KEY, AlertRecord, decide, decide_source
 from .alerts.messages import TargetView, render_notices
 from .alerts.rules import parse_rule
+from .channels.slack import slack_payload
 from .settings import VARIABLES
 
 START, END = "<!-- configuration-reference:start -->", "<!-- configuration-reference:end -->"
@@ -64,7 +65,7 @@ def example_messages() -> dict[str, Any]:
         3600,
     )
     from .batches.payload import BatchEvent, BatchStatus
-    from .batches.render import slack_payload
+    from .batches.render import batch_message
 
     batch = BatchStatus.model_validate(
         {
@@ -91,12 +92,14 @@ def example_messages() -> dict[str, Any]:
         for f in evaluate({"redis_evicts": 1.0, "scheduled_overdue_seconds": 5400.0}, job_loss_rules)
     ]
     return {
-        "alert-firing": render_notices(view, firing, history),
-        "alert-job-loss": render_notices(view, job_loss, History()),
-        "alert-reminder": render_notices(view, reminder, history),
-        "alert-resolved": render_notices(view, resolved, history),
-        "alert-source-down": render_notices(view, [down], History()),
-        "batch-complete": slack_payload(BatchEvent(batch, "complete"), "https://shop.example.com/sidekiq"),
+        "alert-firing": slack_payload(render_notices(view, firing, history)),
+        "alert-job-loss": slack_payload(render_notices(view, job_loss, History())),
+        "alert-reminder": slack_payload(render_notices(view, reminder, history)),
+        "alert-resolved": slack_payload(render_notices(view, resolved, history)),
+        "alert-source-down": slack_payload(render_notices(view, [down], History())),
+        "batch-complete": slack_payload(
+            batch_message(BatchEvent(batch, "complete"), "https://shop.example.com/sidekiq")
+        ),
     }
 
 

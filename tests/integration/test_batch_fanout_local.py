@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.fanout import fan_out
+from sidekiq_watch.channels import Resources
 from tests.support.servers import Received, Reply, local_server
 from tests.unit.batches.helpers import sample_event
 

@@ -70,7 +70,7 @@ def test_hostile_payloads_never_stop_the_retries_and_latency_alerts(
     )
     slack, clock = Slack(), Clock()
     store = LocalFileStore(tmp_path / "state.json")
-    watch = Watcher(config, store, source_for=lambda t: source, notifier_for=lambda t: slack, clock=clock)
+    watch = Watcher(config, store, source_for=lambda t: source, channel_for=lambda t: slack, clock=clock)
     with caplog.at_level(logging.WARNING, logger="sidekiq_watch"):
         [report] = watch.poll_all()
     assert report.outcome is TargetOutcome.DELIVERED, report.as_dict()
@@ -105,7 +105,7 @@ def test_figures_no_sidekiq_can_have_are_a_source_error_naming_them(
         config,
         LocalFileStore(tmp_path / "state.json"),
         source_for=lambda t: Sidekiq(**figures),
-        notifier_for=lambda t: slack,
+        channel_for=lambda t: slack,
         clock=Clock(),
     )
     [report] = watch.poll_all()

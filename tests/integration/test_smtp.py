@@ -13,10 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from sidekiq_watch.batches.channels import Resources, build_channel
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, receive
+from sidekiq_watch.batches.render import batch_message
+from sidekiq_watch.channels import Resources, build_channel
 from sidekiq_watch.errors import ConfigError, DeliveryError
 from sidekiq_watch.http import RetryPolicy
 from sidekiq_watch.settings import load_batch_settings
@@ -106,7 +107,9 @@ def test_the_message_arrives_with_both_parts_and_the_untrusted_text_escaped(
         ),
         "complete",
     )
-    detail = build_channel("email", options(port), "channels.email").deliver(event, resources())
+    detail = build_channel("email", options(port), "channels.email").deliver(
+        batch_message(event), resources()
+    )
     assert detail == "sent to 2 recipient(s)"
     [envelope] = mailbox.received
     assert envelope.mail_from == "batches@example.com"
@@ -127,7 +130,7 @@ def test_a_refused_recipient_is_permanent_and_not_retried(smtp: tuple[Mailbox, i
     mailbox.rcpt_answer = "550 5.1.1 no such user"
     channel = build_channel("email", options(port, to=["refused@example.com"], bcc=[]), "channels.email")
     with pytest.raises(DeliveryError) as caught:
-        channel.deliver(sample_event(), resources())
+        channel.deliver(batch_message(sample_event()), resources())
     assert caught.value.permanent
     assert "550" in str(caught.value)
     assert mailbox.attempts == 0
@@ -137,7 +140,7 @@ def test_wrong_credentials_are_permanent_and_never_shown(smtp: tuple[Mailbox, in
     _, port = smtp
     channel = build_channel("email", options(port, password="s3cr3t-wrong"), "channels.email")
     with pytest.raises(DeliveryError) as caught:
-        channel.deliver(sample_event(), resources())
+        channel.deliver(batch_message(sample_event()), resources())
     assert caught.value.permanent
     assert "535" in str(caught.value)
     assert "s3cr3t" not in str(caught.value)

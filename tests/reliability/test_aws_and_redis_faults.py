@@ -16,9 +16,9 @@ from sidekiq_watch.alerts.config import Target, WatchConfig
 from sidekiq_watch.alerts.persistence.dynamodb import DynamoDBStore
 from sidekiq_watch.alerts.persistence.exceptions import StateStoreError
 from sidekiq_watch.alerts.rules import parse_rule
-from sidekiq_watch.batches.channels import Resources, build_channel
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.fanout import fan_out
+from sidekiq_watch.channels import Resources, build_channel
 from sidekiq_watch.errors import SecretError, SourceError
 from sidekiq_watch.poll import Watcher
 from sidekiq_watch.secrets import Secret
@@ -45,13 +45,22 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[Any] = []
 
+    name = "slack"
+    kind = "slack"
+
+    def deliver(self, message: Any, resources: Any) -> str:
+        from sidekiq_watch.channels.slack import slack_payload
+
+        self.post(slack_payload(message))
+        return "posted"
+
     def post(self, payload: Any) -> None:
         self.sent.append(payload)
 
 
 def watcher_with(store: Any, slack: Recorder) -> Watcher:
     target = Target("shop", "https://shop.example.com/s", StatsAuth(), (parse_rule("retries > 50", "r"),))
-    return Watcher(WatchConfig((target,)), store, source_for=lambda t: Loud(), notifier_for=lambda t: slack)
+    return Watcher(WatchConfig((target,)), store, source_for=lambda t: Loud(), channel_for=lambda t: slack)
 
 
 def test_dynamodb_throttling_is_a_clear_error_and_nothing_is_posted() -> None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from sidekiq_watch.batches.channels import Resources, build_channel
+from sidekiq_watch.batches.render import batch_message
+from sidekiq_watch.channels import Resources, build_channel
+from sidekiq_watch.channels.slack import SlackWebhook
 from sidekiq_watch.errors import DeliveryError
 from sidekiq_watch.http import RetryPolicy
 from sidekiq_watch.secrets import Secret
-from sidekiq_watch.slack import SlackWebhook
 from tests.support.faulty import raw_server, reset_at_once, slow_answer
 from tests.support.servers import LocalServer, Received, Reply, local_server
 from tests.unit.batches.helpers import sample_event
@@ -148,10 +149,10 @@ def test_every_http_channel_has_the_same_failure_semantics(
     channel = channel_to(kind, peer.url)
     resources = Resources(timeout=2, policy=POLICY)
     if permanent is None:
-        channel.deliver(sample_event(), resources)
+        channel.deliver(batch_message(sample_event()), resources)
     else:
         with pytest.raises(DeliveryError) as caught:
-            channel.deliver(sample_event(), resources)
+            channel.deliver(batch_message(sample_event()), resources)
         assert caught.value.permanent is permanent
         assert "s3cr3t" not in str(caught.value)
     assert len(peer.received) == attempts

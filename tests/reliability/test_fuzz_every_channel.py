@@ -347,7 +347,7 @@ def test_what_a_batch_chooses_never_reaches_a_host_or_recipient_outside_the_allo
     if surrogate:
         body = body[:-1] + ', "x\\ud800": 1}'
     since = len(peer.received)
-    with mock.patch("sidekiq_watch.batches.channels.chat.CampfireChannel.deliver", return_value="HTTP 200"):
+    with mock.patch("sidekiq_watch.channels.chat.CampfireChannel.deliver", return_value="HTTP 200"):
         status, _ = post(peer, body, GOOD_HEADERS, False)
     assert elsewhere.received == [], "a batch reached a host outside the allow-lists"
     for request in peer.received[since:]:

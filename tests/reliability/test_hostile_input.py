@@ -12,12 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, parse_request, receive
 from sidekiq_watch.batches.payload import BatchEvent, BatchStatus
-from sidekiq_watch.batches.render import slack_payload
+from sidekiq_watch.batches.render import batch_message
+from sidekiq_watch.channels import Resources
+from sidekiq_watch.channels.slack import slack_payload
 from sidekiq_watch.settings import load_batch_settings
 from tests.conftest import load_event
 
@@ -89,7 +90,7 @@ def test_payload_shaped_garbage_is_accepted_or_refused_cleanly(
     result = parse_request(SETTINGS, IncomingRequest(AUTH, json.dumps(document).encode(), query))
     assert_clean(result)
     if isinstance(result, BatchEvent):
-        payload = slack_payload(result)  # whatever got in renders
+        payload = slack_payload(batch_message(result))  # whatever got in renders
         assert "<!" not in json.dumps(payload)
 
 
@@ -122,7 +123,7 @@ def test_untrusted_text_cannot_ping_or_forge_links_in_slack() -> None:
             "failure_info": [{"jid": "j", "error_class": "<@U024BE7LH>", "error_message": "<!here> &lt;"}],
         }
     )
-    text = json.dumps(slack_payload(BatchEvent(status, "complete")))
+    text = json.dumps(slack_payload(batch_message(BatchEvent(status, "complete"))))
     for forged in ("<!channel>", "<!here>", "<@U024BE7LH>", "<https://evil.example|"):
         assert forged not in text
     assert "&lt;!channel&gt;" in text

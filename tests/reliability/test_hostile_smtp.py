@@ -16,7 +16,8 @@ from unittest import mock
 
 import pytest
 
-from sidekiq_watch.batches.channels import Resources, build_channel
+from sidekiq_watch.batches.render import batch_message
+from sidekiq_watch.channels import Resources, build_channel
 from sidekiq_watch.errors import DeliveryError
 from sidekiq_watch.http import RetryPolicy
 from tests.support.faulty import raw_server
@@ -125,7 +126,7 @@ def test_an_smtp_exchange_ends_within_the_time_left_with_bounded_memory(peer_nam
         tracemalloc.start()
         try:
             with pytest.raises(DeliveryError) as caught:
-                channel.deliver(sample_event(), resources)
+                channel.deliver(batch_message(sample_event()), resources)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -145,7 +146,7 @@ def test_smtp_over_implicit_tls_delivers_and_is_bounded_alike(tmp_path: Path) ->
         resources = Resources(timeout=5, policy=RetryPolicy(attempts=1))
         trusting = ssl.create_default_context(cafile=str(cert))
         with mock.patch("ssl.create_default_context", return_value=trusting):
-            assert channel.deliver(sample_event(), resources) == "sent to 1 recipient(s)"
+            assert channel.deliver(batch_message(sample_event()), resources) == "sent to 1 recipient(s)"
 
 
 def test_smtp_with_starttls_delivers_verifying_the_servers_name(tmp_path: Path) -> None:
@@ -183,6 +184,8 @@ def test_smtp_with_starttls_delivers_verifying_the_servers_name(tmp_path: Path) 
         channel = smtp_channel("localhost", port, "starttls")
         trusting = ssl.create_default_context(cafile=str(cert))
         with mock.patch("ssl.create_default_context", return_value=trusting):
-            result = channel.deliver(sample_event(), Resources(timeout=5, policy=RetryPolicy(attempts=1)))
+            result = channel.deliver(
+                batch_message(sample_event()), Resources(timeout=5, policy=RetryPolicy(attempts=1))
+            )
     assert result == "sent to 1 recipient(s)"
     assert any(b"Subject:" in line for line in delivered)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from sidekiq_watch.channels.slack import SlackWebhook
 from sidekiq_watch.errors import DeliveryError, SourceError
 from sidekiq_watch.http import RetryPolicy, deliver, new_session, send
 from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
 from sidekiq_watch.secrets import Secret
 from sidekiq_watch.settings import StatsAuth
-from sidekiq_watch.slack import SlackWebhook
 from sidekiq_watch.stats.sources import HttpStatsSource
 from tests.conftest import load_event
 from tests.support.faulty import raw_server, read_request, reset

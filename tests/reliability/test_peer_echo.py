@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, receive
+from sidekiq_watch.channels import Resources
 from sidekiq_watch.http import RetryPolicy
 from sidekiq_watch.settings import load_batch_settings
 from tests.support.servers import Reply, local_server

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from sidekiq_watch.batches.channels import Resources
+from sidekiq_watch.channels import Resources
 from sidekiq_watch.handlers import batch_webhook
 from sidekiq_watch.http import RetryPolicy
 from tests.support.memory_idempotency import MemoryPersistenceLayer, MemoryRecords

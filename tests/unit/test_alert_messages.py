@@ -8,15 +8,21 @@ from typing import Any
 
 import pytest
 
+from sidekiq_watch.alerts import messages
 from sidekiq_watch.alerts.history import History
 from sidekiq_watch.alerts.lifecycle import AlertRecord, decide, decide_source
-from sidekiq_watch.alerts.messages import TargetView, render_notices, web_link
+from sidekiq_watch.alerts.messages import TargetView, web_link
 from sidekiq_watch.alerts.rules import evaluate, parse_rule
-from sidekiq_watch.slack import escape_mrkdwn
+from sidekiq_watch.channels.slack import Payload, escape_mrkdwn, slack_payload
 
 WEB = "https://app.example.com/sidekiq"
 VIEW = TargetView("shop", WEB, 1_000.0)
 RULES = (parse_rule("queue:bulk* > 0", "r0"), parse_rule("latency:bulk* > 10", "r1"))
+
+
+def render_notices(*args: Any, **kwargs: Any) -> Payload:
+    """What Slack is sent for the alert message: the shape these tests read."""
+    return slack_payload(messages.render_notices(*args, **kwargs))
 
 
 def firing_decisions(queues: int) -> list[Any]:

@@ -10,10 +10,10 @@ import pytest
 
 from sidekiq_watch.alerts.persistence.exceptions import StateStoreError
 from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.fanout import dispatch
+from sidekiq_watch.channels import Resources
 from tests.unit.batches.helpers import sample_event
 
 

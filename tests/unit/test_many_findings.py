@@ -27,7 +27,7 @@ def many_queues() -> Sidekiq:
 def watcher(store: AlertStore, slack: Slack, clock: Clock) -> Watcher:
     config = WatchConfig((target("queue:* > 3"),), repeat_interval=HOUR, source_failures_before_alert=2)
     return Watcher(
-        config, store, source_for=lambda t: many_queues(), notifier_for=lambda t: slack, clock=clock
+        config, store, source_for=lambda t: many_queues(), channel_for=lambda t: slack, clock=clock
     )
 
 

@@ -4,9 +4,12 @@ import pytest
 import requests
 import responses
 
+from sidekiq_watch.channels import Resources
+from sidekiq_watch.channels.message import Message, Severity
+from sidekiq_watch.channels.slack import SlackWebhook, escape_mrkdwn, message_overrides, slack_payload
 from sidekiq_watch.errors import DeliveryError
+from sidekiq_watch.poll import dry_run_channel
 from sidekiq_watch.secrets import Secret
-from sidekiq_watch.slack import PrintNotifier, SlackWebhook, escape_mrkdwn, message_overrides
 from tests.conftest import SECRET_WEBHOOK
 
 PAYLOAD = {"text": "hello", "blocks": []}
@@ -97,10 +100,11 @@ def test_secret_repr_hides_the_value() -> None:
 
 
 def test_dry_run_prints_the_payload(capsys: pytest.CaptureFixture[str]) -> None:
-    PrintNotifier().post(PAYLOAD)
+    message = Message("k", "hello", "hello", Severity.INFO)
+    dry_run_channel().deliver(message, Resources())
     out = capsys.readouterr().out
     assert "dry run" in out
-    assert json.loads(out.split("\n", 1)[1]) == PAYLOAD
+    assert json.loads(out.split("\n", 1)[1]) == slack_payload(message)
 
 
 def test_escape_mrkdwn_defuses_mentions_and_links() -> None:

@@ -16,10 +16,10 @@ from sidekiq_watch.alerts.persistence import AlertStore
 from sidekiq_watch.alerts.persistence.dynamodb import DynamoDBStore
 from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
 from sidekiq_watch.alerts.rules import parse_rule
+from sidekiq_watch.channels.slack import Payload
 from sidekiq_watch.errors import DeliveryError, SourceError
 from sidekiq_watch.poll import Watcher
 from sidekiq_watch.settings import StatsAuth
-from sidekiq_watch.slack import Payload
 from sidekiq_watch.stats.snapshot import Snapshot
 from tests.support.aws import create_state_table
 
@@ -60,6 +60,15 @@ class Slack:
         self.sent: list[Payload] = []
         self.fail_with: BaseException | None = None
         self.during_post: Callable[[], None] | None = None
+
+    name = "slack"
+    kind = "slack"
+
+    def deliver(self, message: Any, resources: Any) -> str:
+        from sidekiq_watch.channels.slack import slack_payload
+
+        self.post(slack_payload(message))
+        return "posted"
 
     def post(self, payload: Payload) -> None:
         if self.during_post:
@@ -103,7 +112,7 @@ def watcher(store: AlertStore, sidekiq: Sidekiq, slack: Slack, clock: Clock, *ta
         config,
         store,
         source_for=lambda t: sidekiq,
-        notifier_for=lambda t: slack,
+        channel_for=lambda t: slack,
         clock=clock,
         lease_seconds=120,
     )
@@ -440,7 +449,7 @@ def test_an_unexpected_error_in_one_target_keeps_every_other_targets_report(
         config,
         store,
         source_for=lambda t: Broken() if t.name == "broken" else sidekiq,  # type: ignore[return-value]
-        notifier_for=lambda t: slack,
+        channel_for=lambda t: slack,
         clock=clock,
     )
     reports = {r.target: r for r in w.poll_all()}
@@ -488,7 +497,7 @@ def test_a_claim_is_released_when_anything_fails_before_the_post(store: AlertSto
             raise RecursionError("a payload nested too deep")
         return slack
 
-    w.notifier_for = notifier
+    w.channel_for = notifier
     [first] = w.poll_all()
     assert first.failure is not None
     clock.advance(MINUTE)  # well inside the 120 s lease

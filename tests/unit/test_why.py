@@ -8,6 +8,7 @@ from sidekiq_watch.alerts.history import History
 from sidekiq_watch.alerts.lifecycle import AlertRecord, decide
 from sidekiq_watch.alerts.messages import TargetView, render_notices
 from sidekiq_watch.alerts.rules import evaluate, parse_rule
+from sidekiq_watch.channels.slack import slack_payload
 from sidekiq_watch.stats.failures import summarize
 
 VIEW = TargetView("shop", "https://shop.example.com/sidekiq", 1_000.0)
@@ -56,19 +57,21 @@ def firing_retries() -> list[object]:
 
 def test_a_firing_retries_alert_says_which_jobs_fail_and_never_their_arguments() -> None:
     why = {"retries": summarize([job("FailingJob", "RuntimeError", "<!channel> acceptance failure")] * 57)}
-    payload = json.dumps(render_notices(VIEW, firing_retries(), History(), why))  # type: ignore[arg-type]
+    payload = json.dumps(slack_payload(render_notices(VIEW, firing_retries(), History(), why)))
     assert "`FailingJob` \\u00d757 \\u2014 `RuntimeError`: &lt;!channel&gt; acceptance failure" in payload
     assert "alice@example.com" not in payload
     assert "<!channel>" not in payload
 
 
 def test_without_detail_the_alert_is_as_before() -> None:
-    payload = json.dumps(render_notices(VIEW, firing_retries(), History()))  # type: ignore[arg-type]
+    payload = json.dumps(slack_payload(render_notices(VIEW, firing_retries(), History())))
     assert "Among the newest" not in payload
 
 
 def test_a_latency_alert_names_the_oldest_job_waiting() -> None:
     [finding] = evaluate({"latency:imports": 900.0}, [parse_rule("latency:imports > 300", "r")])
     decision = decide(AlertRecord("shop", finding.key), finding, 1_000.0, 3600)
-    payload = json.dumps(render_notices(VIEW, [decision], History(), {}, {"imports": "ImportJob<x>"}))
+    payload = json.dumps(
+        slack_payload(render_notices(VIEW, [decision], History(), {}, {"imports": "ImportJob<x>"}))
+    )
     assert "Oldest job waiting: `ImportJob&lt;x&gt;`" in payload

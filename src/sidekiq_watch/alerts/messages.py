@@ -1,4 +1,4 @@
-"""Slack messages for alerts: one message per target and poll, grouping every rule that changed.
+"""Alert messages: one per target and poll, grouping every rule that changed, made neutral for any channel.
 
 Firing, reminder, severity change, resolved and unknown each have their own emoji and words;
 each line carries value vs threshold, change since the last poll, a sparkline of the recent
@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, zip_longest
-from typing import Any
 from urllib.parse import quote
 
-from ..slack import Payload, code, context, escape_mrkdwn, header, inert_plain, truncate
+from ..channels.message import Link, Message, Paragraph, Severity, Span, Text, bold, code, link, plain
 from ..stats.failures import FailureSummary
 from .history import History, sparkline
 from .lifecycle import Decision, Notice
@@ -110,16 +109,21 @@ def _trend(decision: Decision, history: History) -> str:
     return " · ".join(parts)
 
 
-def _why(summary: FailureSummary | None) -> str:
-    """Top job and error classes among the set's newest entries, escaped (they are the app's text)."""
+def _why(summary: FailureSummary | None) -> list[Span]:
+    """Top job and error classes among the set's newest entries (the app's text: kept as text)."""
     if summary is None or not summary.groups:
-        return ""
-    lines = [
-        f"• {code(g.job_class)} \u00d7{g.count} \u2014 {code(g.error_class)}"
-        + (f": {escape_mrkdwn(g.error_message)}" if g.error_message else "")
-        for g in summary.groups
-    ]
-    return f"\nAmong the newest {summary.sampled}:\n" + "\n".join(lines)
+        return []
+    spans = [plain(f"\nAmong the newest {summary.sampled}:")]
+    for group in summary.groups:
+        spans += [
+            plain("\n• "),
+            code(group.job_class),
+            plain(f" \u00d7{group.count} \u2014 "),
+            code(group.error_class),
+        ]
+        if group.error_message:
+            spans.append(plain(f": {group.error_message}"))
+    return spans
 
 
 def jobs_by_subject(oldest_jobs: Mapping[str, str], running_longest: str | None) -> dict[str, str]:
@@ -133,12 +137,12 @@ def jobs_by_subject(oldest_jobs: Mapping[str, str], running_longest: str | None)
     return named
 
 
-def _named_job(subject: str, named_jobs: Mapping[str, str]) -> str:
+def _named_job(subject: str, named_jobs: Mapping[str, str]) -> list[Span]:
     job = named_jobs.get(subject)
     if not job:
-        return ""
+        return []
     label = "Running longest" if subject == "longest_running_seconds" else "Oldest job waiting"
-    return f"\n{label}: {code(job)}"
+    return [plain(f"\n{label}: "), code(job)]
 
 
 def _line(
@@ -147,39 +151,61 @@ def _line(
     now: float,
     why: Mapping[str, FailureSummary],
     named_jobs: Mapping[str, str] | None = None,
-) -> str:
+) -> Text:
     finding = decision.finding
     emoji, label = STYLE[decision.notice or "firing"]
-    subject = escape_mrkdwn(finding.subject)
-    rule = code(finding.key)
     if finding.rule.figure == "source":
         if decision.notice == "resolved":
             since = decision.previous.failing_since or decision.previous.since or now
             down_for = format_duration(now - since)
-            return f"{emoji} *{label}*: Sidekiq stats can be read again (they could not for {down_for})"
-        reason = escape_mrkdwn(decision.record.reason or "unknown reason")
+            return (
+                plain(f"{emoji} "),
+                bold(label),
+                plain(f": Sidekiq stats can be read again (they could not for {down_for})"),
+            )
+        reason = decision.record.reason or "unknown reason"
         failures = decision.record.failures
-        return f"{emoji} *{label}*: cannot read Sidekiq stats ({failures} polls in a row)\n{reason}"
+        return (
+            plain(f"{emoji} "),
+            bold(label),
+            plain(f": cannot read Sidekiq stats ({failures} polls in a row)\n{reason}"),
+        )
+    rule = code(finding.key)
     if decision.notice == "unknown":
-        return f"{emoji} *{label}* {rule}: the source does not provide {subject}"
+        return (
+            plain(f"{emoji} "),
+            bold(label),
+            plain(" "),
+            rule,
+            plain(f": the source does not provide {finding.subject}"),
+        )
     threshold = finding.rule.threshold_for(finding.severity or decision.previous.severity)
     severity = f" ({finding.severity})" if finding.severity and finding.rule.warning is not None else ""
-    text = (
-        f"{emoji} *{label}*{severity} {rule}\n*{subject}* is *{format_number(finding.value)}* "
-        f"(threshold {escape_mrkdwn(finding.rule.comparator)} {format_number(threshold)})"
-    )
+    spans = [
+        plain(f"{emoji} "),
+        bold(label),
+        plain(f"{severity} "),
+        rule,
+        plain("\n"),
+        bold(finding.subject),
+        plain(" is "),
+        bold(format_number(finding.value)),
+        plain(f" (threshold {finding.rule.comparator} {format_number(threshold)})"),
+    ]
     if decision.notice == "resolved":
         since = decision.previous.since or now
-        text += f", fired for {format_duration(now - since)}"
+        spans.append(plain(f", fired for {format_duration(now - since)}"))
     elif decision.notice == "reminder" and decision.previous.since:
-        text += f", firing for {format_duration(now - decision.previous.since)}"
+        spans.append(plain(f", firing for {format_duration(now - decision.previous.since)}"))
     trend = _trend(decision, history)
-    text += f"\n{trend}" if trend else ""
+    if trend:
+        spans.append(plain(f"\n{trend}"))
     if decision.notice != "resolved":
-        text += _why(why.get(finding.rule.figure)) + _named_job(finding.subject, named_jobs or {})
+        spans += _why(why.get(finding.rule.figure)) + _named_job(finding.subject, named_jobs or {})
         advice = WHAT_TO_DO.get(finding.rule.figure)
-        text += f"\n\u27a1\ufe0f {advice}" if advice else ""
-    return text
+        if advice:
+            spans.append(plain(f"\n\u27a1\ufe0f {advice}"))
+    return tuple(spans)
 
 
 # One line each: what to do when a figure of a silent job loss fires.
@@ -194,24 +220,19 @@ WHAT_TO_DO = {
 }
 
 
-def _block(
+def _paragraph(
     decision: Decision,
     target: TargetView,
     history: History,
     why: Mapping[str, FailureSummary],
     named_jobs: Mapping[str, str],
-) -> dict[str, Any]:
+) -> Paragraph:
     line = _line(decision, history, target.checked_at, why, named_jobs)
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": truncate(line, 3000)}}
     finding = decision.finding
-    link = web_link(target.web_url, finding.subject, pattern=finding.subject == finding.rule.figure)
-    if link and decision.finding.rule.figure != "source":
-        block["accessory"] = {
-            "type": "button",
-            "text": {"type": "plain_text", "text": truncate(inert_plain(link[1]), 75)},
-            "url": link[0],
-        }
-    return block
+    page = web_link(target.web_url, finding.subject, pattern=finding.subject == finding.rule.figure)
+    if page and decision.finding.rule.figure != "source":
+        return Paragraph(line, Link(page[1], page[0]))
+    return Paragraph(line)
 
 
 def _plain(decision: Decision) -> str:
@@ -247,22 +268,32 @@ def _detailed_and_rest(ordered: list[Decision]) -> tuple[list[Decision], list[De
     return [d for d in ordered if id(d) in chosen], [d for d in ordered if id(d) not in chosen]
 
 
-def _summary(rest: list[Decision]) -> dict[str, Any]:
+def _summary(rest: list[Decision]) -> Paragraph:
     """Everything not shown in full, counted per rule with its worst subjects named: so all that is
     recorded as announced was in the message."""
     groups: dict[tuple[str, str], list[Decision]] = defaultdict(list)
     for decision in rest:
         groups[(decision.notice or "firing", decision.finding.rule.key)].append(decision)
-    lines = [f"*… and {len(rest)} more*"]
+    spans = [bold(f"… and {len(rest)} more")]
     for (notice, key), group in groups.items():
         worst = ", ".join(
-            f"{escape_mrkdwn(d.finding.subject.split(':', 1)[-1])} {format_number(d.finding.value)}"
+            f"{d.finding.subject.split(':', 1)[-1]} {format_number(d.finding.value)}"
             for d in _worst_first(group)[:WORST_NAMED]
         )
         more = ", …" if len(group) > WORST_NAMED else ""
         emoji = STYLE[group[0].notice or "firing"][0]
-        lines.append(f"{emoji} {code(key)} \u00d7{len(group)} {notice}: {worst}{more}")
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), 3000)}}
+        spans += [plain(f"\n{emoji} "), code(key), plain(f" \u00d7{len(group)} {notice}: {worst}{more}")]
+    return Paragraph(tuple(spans))
+
+
+def _severity(decisions: list[Decision]) -> Severity:
+    """The most urgent of what is announced: resolved alone is OK."""
+    found = {d.finding.severity or d.previous.severity for d in decisions if d.notice != "resolved"}
+    if not found:
+        return Severity.OK
+    if "critical" in found or None in found:
+        return Severity.CRITICAL
+    return Severity.WARNING if "warning" in found else Severity.INFO
 
 
 def render_notices(
@@ -272,22 +303,43 @@ def render_notices(
     why: Mapping[str, FailureSummary] | None = None,
     oldest_jobs: Mapping[str, str] | None = None,
     running_longest: str | None = None,
-) -> Payload:
+) -> Message:
     """One message for every notice of one target in one poll, most urgent first; ``why`` says,
     per figure (retries, dead), which jobs fail and how; ``oldest_jobs`` (by queue) and
     ``running_longest`` which jobs latency and long-running alerts name."""
     ordered = sorted(decisions, key=lambda d: URGENCY.index(d.notice or "firing"))
     top = ordered[0].notice or "firing"
-    name = escape_mrkdwn(target.name)
     when = datetime.fromtimestamp(target.checked_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     emoji = STYLE[top][0]
-    text = f"{emoji} Sidekiq {target.name}: " + "; ".join(_plain(d) for d in ordered)
-    blocks: list[dict[str, Any]] = [header(HEADERS[top].format(target.name))]
+    summary = f"{emoji} Sidekiq {target.name}: " + "; ".join(_plain(d) for d in ordered)
     detailed, rest = _detailed_and_rest(ordered)
     named = jobs_by_subject(oldest_jobs or {}, running_longest)
-    blocks.extend(_block(d, target, history, why or {}, named) for d in detailed)
+    paragraphs = [_paragraph(d, target, history, why or {}, named) for d in detailed]
     if rest:
-        blocks.append(_summary(rest))
-    where = f"<{target.web_url}|Sidekiq Web>" if target.web_url else "no Sidekiq Web link configured"
-    blocks.append(context(f"{name} · {where} · checked {when}"))
-    return {"text": escape_mrkdwn(truncate(text, 3000)), "blocks": blocks}
+        paragraphs.append(_summary(rest))
+    where = link("Sidekiq Web", target.web_url) if target.web_url else plain("no Sidekiq Web link configured")
+    [single] = ordered if len(ordered) == 1 else [None]
+    return Message(
+        key=f"sidekiq-watch/{target.name}" + (f"/{single.finding.key}" if single else ""),
+        title=HEADERS[top].format(target.name).split(" ", 1)[1],
+        summary=summary,
+        severity=_severity(ordered),
+        emoji=emoji,
+        paragraphs=tuple(paragraphs),
+        footer=(plain(f"{target.name} · "), where, plain(f" · checked {when}")),
+        labels={"target": target.name, "status": top},
+        document={
+            "target": target.name,
+            "checked_at": target.checked_at,
+            "notices": [
+                {
+                    "rule": d.finding.key,
+                    "subject": d.finding.subject,
+                    "status": d.notice,
+                    "severity": d.finding.severity,
+                    "value": d.finding.value,
+                }
+                for d in ordered
+            ],
+        },
+    )

@@ -16,10 +16,10 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
+from ..channels import Channel, build_channel
 from ..destinations import Destinations, RecipientPattern, parse_recipients, recipient_allowed
 from ..errors import BatchRequestError, ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, resolve_reference
-from .channels import Channel, build_channel
 from .payload import EVENTS, BatchEvent
 
 ROUTE_FIELDS = {"name", "events", "description", "bid", "channels"}

@@ -7,11 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..channels import Channel, Resources
+from ..channels.message import Message
 from ..errors import DeliveryError, SidekiqWatchError
-from .channels import Channel, Resources
 from .config import BatchConfig
 from .delivery_log import DeliveryLog
 from .payload import BatchEvent
+from .render import batch_message
 
 logger = logging.getLogger("sidekiq_watch")
 
@@ -35,7 +37,9 @@ class Outcome:
         return self.as_dict() | said
 
 
-def deliver_one(event: BatchEvent, channel: Channel, resources: Resources, log: DeliveryLog) -> Outcome:
+def deliver_one(
+    event: BatchEvent, message: Message, channel: Channel, resources: Resources, log: DeliveryLog
+) -> Outcome:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
@@ -43,7 +47,7 @@ def deliver_one(event: BatchEvent, channel: Channel, resources: Resources, log: 
 
     try:
         detail, already = log.once(
-            event.bid, event.event, channel.name, lambda: channel.deliver(event, resources)
+            event.bid, event.event, channel.name, lambda: channel.deliver(message, resources)
         )
     except DeliveryError as exc:
         return Outcome(
@@ -80,8 +84,9 @@ def fan_out(
     event: BatchEvent, channels: tuple[Channel, ...], resources: Resources, log: DeliveryLog
 ) -> list[Outcome]:
     """Every channel at once, so the total time is the slowest channel's, not the sum."""
+    message = batch_message(event, resources.web_url)
     if len(channels) == 1:
-        return [deliver_one(event, channels[0], resources, log)]
+        return [deliver_one(event, message, channels[0], resources, log)]
     # Clients are made here, before the threads: boto3 cannot make them concurrently.
     kinds = {channel.kind for channel in channels}
     if "email" in kinds:
@@ -89,7 +94,7 @@ def fan_out(
     if "sns" in kinds:
         resources.sns  # noqa: B018
     with ThreadPoolExecutor(max_workers=len(channels)) as pool:
-        return list(pool.map(lambda channel: deliver_one(event, channel, resources, log), channels))
+        return list(pool.map(lambda channel: deliver_one(event, message, channel, resources, log), channels))
 
 
 def dispatch(

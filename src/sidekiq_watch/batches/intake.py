@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..channels import Resources
 from ..errors import BatchRequestError, ConfigError, SecretError
 from ..finite_json import NotFiniteNumber, depth_of, loads_finite
 from .auth import Admission, is_authorized
-from .channels import Resources
 from .config import BatchConfig
 from .delivery_log import DeliveryLog
 from .fanout import dispatch

@@ -1,12 +1,11 @@
-"""Words for a batch event, shared by every channel: a title, plain text, Slack blocks, HTML."""
+"""A batch event as the neutral message every channel delivers: its title, counts, failures and link."""
 
 from __future__ import annotations
 
-import html
-from typing import Any
 from urllib.parse import quote
 
-from ..slack import code, context, escape_mrkdwn, fields, header, section, truncate
+from ..channels.message import Link, Listing, Message, Severity, plain
+from ..channels.slack import truncate
 from .payload import BatchEvent
 
 FAILURES_SHOWN = 5
@@ -61,49 +60,33 @@ def link_label(event: BatchEvent) -> str:
     return "Dead jobs in Sidekiq Web" if event.event == "death" else "Batch in Sidekiq Web"
 
 
-def plain_text(event: BatchEvent, web_url: str | None = None) -> str:
-    lines = [title(event), ", ".join(f"{name.lower()} {value}" for name, value in counts(event))]
-    dead = dead_lines(event)
-    if dead:
-        lines += ["Dead:", *(f"  {line}" for line in dead)]
-    failures = failure_lines(event)
-    if failures:
-        lines += ["Failures:", *(f"  {line}" for line in failures)]
+def severity(event: BatchEvent) -> Severity:
+    if event.event == "death":
+        return Severity.CRITICAL
+    return Severity.WARNING if event.status.failures else Severity.OK
+
+
+def emoji(event: BatchEvent) -> str:
+    if event.event == "death":
+        return "💀"
+    return "✅" if event.succeeded and not event.status.failures else "📦"
+
+
+def batch_message(event: BatchEvent, web_url: str | None = None) -> Message:
+    """What every channel delivers for this event; the bid and texts stay untrusted text in it."""
     link = batch_link(event, web_url)
-    if link:
-        lines.append(link)
-    return "\n".join(line for line in lines if line)
-
-
-def slack_payload(event: BatchEvent, web_url: str | None = None) -> dict[str, Any]:
-    """Block Kit with counts and the first failures; every payload text is escaped (it is untrusted)."""
-    emoji = (
-        "💀" if event.event == "death" else "✅" if event.succeeded and not event.status.failures else "📦"
+    listings = [("Dead", dead_lines(event)), ("First failures", failure_lines(event))]
+    return Message(
+        key=f"batch/{event.bid}/{event.event}",
+        title=title(event),
+        summary=f"{emoji(event)} {title(event)}",
+        severity=severity(event),
+        emoji=emoji(event),
+        facts=tuple(counts(event)),
+        listings=tuple(Listing(name, tuple(lines)) for name, lines in listings if lines),
+        links=(Link(link_label(event), link),) if link else (),
+        footer=() if link else (plain(f"bid {event.bid}"),),
+        description=event.status.description or "",
+        labels={"bid": event.bid, "event": event.event},
+        document={**event.status.as_sent(), "event": event.event},
     )
-    blocks: list[dict[str, Any]] = [header(f"{emoji} {title(event)}")]
-    if counts(event):
-        blocks.append(fields(counts(event)))
-    dead = dead_lines(event)
-    if dead:
-        blocks.append(section("*Dead*\n" + "\n".join(f"• {code(line)}" for line in dead)))
-    failures = failure_lines(event)
-    if failures:
-        blocks.append(section("*First failures*\n" + "\n".join(f"• {code(f)}" for f in failures)))
-    link = batch_link(event, web_url)
-    blocks.append(context(f"<{link}|{link_label(event)}>" if link else f"bid {escape_mrkdwn(event.bid)}"))
-    return {"text": escape_mrkdwn(f"{emoji} {title(event)}"), "blocks": blocks}
-
-
-def html_body(event: BatchEvent, web_url: str | None = None) -> str:
-    rows = "".join(f"<tr><th align='left'>{n}</th><td>{v}</td></tr>" for n, v in counts(event))
-    failures = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in failure_lines(event))
-    dead = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in dead_lines(event))
-    link = batch_link(event, web_url)
-    parts = [
-        f"<h2>{html.escape(title(event))}</h2>",
-        f"<table>{rows}</table>" if rows else "",
-        f"<h3>Dead</h3><ul>{dead}</ul>" if dead else "",
-        f"<h3>Failures</h3><ul>{failures}</ul>" if failures else "",
-        f"<p><a href='{html.escape(link)}'>{link_label(event)}</a></p>" if link else "",
-    ]
-    return "<html><body>" + "".join(parts) + "</body></html>"

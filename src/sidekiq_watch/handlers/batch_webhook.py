@@ -16,10 +16,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..batches.channels import Resources
 from ..batches.config import BatchConfig, load_batch_config
 from ..batches.delivery_log import DeliveryLog, persistence_for
 from ..batches.intake import IncomingRequest, Reply, receive, unavailable
+from ..channels import Resources
 from ..errors import ConfigError
 from ..settings import BatchSettings, default_state_file, load_batch_settings
 

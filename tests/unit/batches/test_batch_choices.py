@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import responses
 
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, receive
+from sidekiq_watch.channels import Resources
 from sidekiq_watch.settings import load_batch_settings
 
 SLACK = "https://hooks.slack.com/services/T0/B0/s3cr3t-batches"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import responses
 
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, receive
+from sidekiq_watch.channels import Resources
 from sidekiq_watch.errors import ConfigError
 from sidekiq_watch.settings import load_batch_settings
 
@@ -239,7 +239,7 @@ def test_a_subject_with_anything_but_the_placeholders_is_refused_naming_the_opti
 
 
 def test_a_subject_substitutes_the_placeholders_as_plain_text_on_one_bounded_line() -> None:
-    from sidekiq_watch.batches.channels.aws import MAX_SUBJECT_CHARS, fill_subject
+    from sidekiq_watch.channels.aws import MAX_SUBJECT_CHARS, fill_subject
 
     values = {
         "bid": "{title}",

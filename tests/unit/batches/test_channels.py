@@ -10,7 +10,8 @@ import boto3
 import pytest
 import responses
 
-from sidekiq_watch.batches.channels import Resources, build_channel
+from sidekiq_watch.batches.render import batch_message
+from sidekiq_watch.channels import Resources, build_channel
 from sidekiq_watch.errors import ConfigError, DeliveryError
 from tests.unit.batches.helpers import sample_event
 
@@ -23,7 +24,8 @@ def resources() -> Resources:
 
 
 def deliver(kind: str, options: dict[str, Any]) -> str:
-    return build_channel(kind, options, f"channels.{kind}").deliver(EVENT, resources())
+    message = batch_message(EVENT, "https://app.example.com/sidekiq")
+    return build_channel(kind, options, f"channels.{kind}").deliver(message, resources())
 
 
 @responses.activate

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 import responses
 
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, receive
 from sidekiq_watch.batches.payload import BatchEvent, BatchStatus
-from sidekiq_watch.batches.render import plain_text, slack_payload, title
+from sidekiq_watch.batches.render import batch_message, title
+from sidekiq_watch.channels import Resources
+from sidekiq_watch.channels.message import as_plain_text
+from sidekiq_watch.channels.slack import slack_payload
 from sidekiq_watch.errors import ConfigError
 from sidekiq_watch.settings import load_batch_settings
 
@@ -49,11 +51,11 @@ def death() -> BatchEvent:
 def test_the_message_names_the_batch_the_dead_job_and_links_the_dead_tab() -> None:
     event = death()
     assert title(event) == "Sidekiq batch b1 (Nightly import): a job died"
-    text = plain_text(event, WEB)
+    text = as_plain_text(batch_message(event, WEB))
     assert "ImportRowJob" in text
     assert "ImportError" in text
     assert f"{WEB}/morgue" in text
-    blocks = json.dumps(slack_payload(event, WEB))
+    blocks = json.dumps(slack_payload(batch_message(event, WEB)))
     assert f"<{WEB}/morgue|Dead jobs in Sidekiq Web>" in blocks
     assert "ImportRowJob" in blocks
 

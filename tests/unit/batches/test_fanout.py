@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sidekiq_watch.batches.channels import Resources
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.fanout import fan_out
-from sidekiq_watch.batches.payload import BatchEvent
+from sidekiq_watch.channels import Resources
+from sidekiq_watch.channels.message import Message
 from sidekiq_watch.errors import DeliveryError
 from tests.support.aws import create_delivery_table
 from tests.unit.batches.helpers import sample_event
@@ -26,10 +26,10 @@ class FakeChannel:
     failures: list[DeliveryError] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+    def deliver(self, message: Message, resources: Resources) -> str:
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append(f"{event.bid}/{event.event}")
+        self.sent.append(f"{message.labels['bid']}/{message.labels['event']}")
         return "ok"
 
 
@@ -89,7 +89,7 @@ def test_channels_are_delivered_concurrently(tmp_path: Path) -> None:
         name: str
         kind: str = "slow"
 
-        def deliver(self, event: BatchEvent, resources: Resources) -> str:
+        def deliver(self, message: Message, resources: Resources) -> str:
             start = time.monotonic()
             time.sleep(0.2)
             intervals.append((start, time.monotonic()))
@@ -111,7 +111,7 @@ def test_a_concurrent_duplicate_finds_the_delivery_in_progress(log: DeliveryLog)
         kind: str = "blocking"
         calls: int = 0
 
-        def deliver(self, event: BatchEvent, resources: Resources) -> str:
+        def deliver(self, message: Message, resources: Resources) -> str:
             self.calls += 1
             entered.set()
             release.wait(5)

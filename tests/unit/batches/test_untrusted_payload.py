@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from sidekiq_watch.batches.channels import Resources
-from sidekiq_watch.batches.channels.chat import adaptive_card
 from sidekiq_watch.batches.config import parse_batch_config
 from sidekiq_watch.batches.delivery_log import DeliveryLog, LocalFilePersistenceLayer
 from sidekiq_watch.batches.intake import IncomingRequest, Reply, parse_request, receive
 from sidekiq_watch.batches.payload import BatchEvent, BatchStatus
-from sidekiq_watch.batches.render import html_body, slack_payload
+from sidekiq_watch.batches.render import batch_message
+from sidekiq_watch.channels import Resources
+from sidekiq_watch.channels.chat import adaptive_card
+from sidekiq_watch.channels.message import Message, as_html
+from sidekiq_watch.channels.slack import slack_payload
 from sidekiq_watch.settings import load_batch_settings
 from tests.conftest import load_event
 
@@ -49,7 +51,7 @@ def mrkdwn_texts(payload: Any) -> list[str]:
 
 @pytest.mark.parametrize("bid", ["x><!channel>", "x|<https://evil.example|click>", "a>b"])
 def test_a_hostile_bid_cannot_open_a_second_link_in_slack(bid: str) -> None:
-    payload = slack_payload(event_with(bid=bid), WEB)
+    payload = slack_payload(batch_message(event_with(bid=bid), WEB))
     for text in mrkdwn_texts(payload):
         for link in links_in(text):
             assert link.startswith(f"{WEB}/batches/"), text
@@ -60,7 +62,7 @@ def test_a_hostile_bid_cannot_open_a_second_link_in_slack(bid: str) -> None:
 
 
 def test_the_batch_link_quotes_the_bid() -> None:
-    payload = json.dumps(slack_payload(event_with(bid="x><!channel>"), WEB))
+    payload = json.dumps(slack_payload(batch_message(event_with(bid="x><!channel>"), WEB)))
     assert f"{WEB}/batches/x%3E%3C%21channel%3E" in payload
 
 
@@ -74,20 +76,20 @@ def test_no_field_reaches_slack_as_markup(field: str, text: str) -> None:
         event = event_with(failures=1, failure_info=[{field: value}])
     else:
         event = event_with(**{field: value})
-    for mrkdwn in mrkdwn_texts(slack_payload(event, WEB)):
+    for mrkdwn in mrkdwn_texts(slack_payload(batch_message(event, WEB))):
         for link in links_in(mrkdwn):
             assert link.startswith(f"{WEB}/batches/"), (field, mrkdwn)
 
 
 def test_a_hostile_bid_stays_inside_the_html_link_and_text() -> None:
-    body = html_body(event_with(bid="x'><script>alert(1)</script>", description="<b>d</b>"), WEB)
+    body = as_html(batch_message(event_with(bid="x'><script>alert(1)</script>", description="<b>d</b>"), WEB))
     assert "<script>" not in body
     assert "<b>d</b>" not in body
     assert "href='https://app.example.com/sidekiq/batches/x%27%3E%3Cscript%3E" in body
 
 
 def test_the_teams_card_links_to_a_quoted_bid() -> None:
-    card = adaptive_card(event_with(bid="a/../c?d#e%"), WEB)
+    card = adaptive_card(batch_message(event_with(bid="a/../c?d#e%"), WEB))
     [action] = card["attachments"][0]["content"]["actions"]
     assert action["url"] == f"{WEB}/batches/a%2F..%2Fc%3Fd%23e%25"
 
@@ -143,7 +145,7 @@ class Exploding:
     name = "broken"
     kind = "webhook"
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+    def deliver(self, message: Message, resources: Resources) -> str:
         raise ValueError("Circular reference detected")
 
 
@@ -154,8 +156,8 @@ class Recording:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
-        self.seen.append(event.bid)
+    def deliver(self, message: Message, resources: Resources) -> str:
+        self.seen.append(message.labels["bid"])
         return "ok"
 
 

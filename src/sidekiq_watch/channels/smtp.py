@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Literal
 
-from ...deadline import cut_at, shut_down
-from ...errors import ConfigError, DeliveryError
-from ...secrets import Secret
+from ..deadline import cut_at, shut_down
+from ..errors import ConfigError, DeliveryError
+from ..secrets import Secret
 from .base import Options, Resources
 
 Security = Literal["starttls", "tls", "none"]

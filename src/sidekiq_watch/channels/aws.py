@@ -7,10 +7,9 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from ...errors import ConfigError, DeliveryError
-from ..payload import BatchEvent
-from ..render import html_body, plain_text, title
+from ..errors import ConfigError, DeliveryError
 from .base import AWS_CALL_WORST_SECONDS, Options, Resources
+from .message import Message, as_html, as_plain_text
 from .smtp import SMTP_OPTIONS, SmtpTransport
 
 VIA = ("ses", "smtp")
@@ -118,20 +117,11 @@ class EmailChannel:
             else None,
         )
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
-        subject = fill_subject(
-            self.subject or "{title}",
-            {
-                "bid": event.bid,
-                "event": event.event,
-                "description": event.status.description or "",
-                "title": title(event),
-            },
-        )
+    def deliver(self, message: Message, resources: Resources) -> str:
+        values = {**message.labels, "description": message.description, "title": message.title}
+        subject = fill_subject(self.subject or "{title}", values)
         if self.smtp is not None:
-            return self.smtp.send(
-                self._message(event, subject, resources), self.to + self.cc + self.bcc, resources
-            )
+            return self.smtp.send(self._email(message, subject), self.to + self.cc + self.bcc, resources)
         request = {
             "FromEmailAddress": self.sender,
             "Destination": {"ToAddresses": self.to, "CcAddresses": self.cc, "BccAddresses": self.bcc},
@@ -139,8 +129,8 @@ class EmailChannel:
                 "Simple": {
                     "Subject": {"Data": subject, "Charset": "UTF-8"},
                     "Body": {
-                        "Text": {"Data": plain_text(event, resources.web_url), "Charset": "UTF-8"},
-                        "Html": {"Data": html_body(event, resources.web_url), "Charset": "UTF-8"},
+                        "Text": {"Data": as_plain_text(message), "Charset": "UTF-8"},
+                        "Html": {"Data": as_html(message), "Charset": "UTF-8"},
                     },
                 }
             },
@@ -156,24 +146,25 @@ class EmailChannel:
             raise _aws_delivery_error(f"e-mail {self.name} (SES)", exc) from None
         return f"SES message {answer.get('MessageId', '?')}"
 
-    def _message(self, event: BatchEvent, subject: str, resources: Resources) -> EmailMessage:
+    def _email(self, message: Message, subject: str) -> EmailMessage:
         """Text and HTML alternatives; Bcc only on the envelope, never in a header."""
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = ", ".join(self.to)
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = ", ".join(self.to)
         if self.cc:
-            message["Cc"] = ", ".join(self.cc)
+            email["Cc"] = ", ".join(self.cc)
         if self.reply_to:
-            message["Reply-To"] = ", ".join(self.reply_to)
-        message["Subject"] = subject  # one line (fill_subject): no header injection through a newline
-        message.set_content(plain_text(event, resources.web_url))
-        message.add_alternative(html_body(event, resources.web_url), subtype="html")
-        return message
+            email["Reply-To"] = ", ".join(self.reply_to)
+        email["Subject"] = subject  # one line (fill_subject): no header injection through a newline
+        email.set_content(as_plain_text(message))
+        email.add_alternative(as_html(message), subtype="html")
+        return email
 
 
 @dataclass(frozen=True)
 class SnsChannel:
-    """An SNS topic: the payload as JSON, with event and bid as message attributes for filtering."""
+    """An SNS topic: the message's document as JSON, its labels (a batch's event and bid, an alert's
+    target, rule and severity) as message attributes for filtering."""
 
     name: str
     topic_arn: str
@@ -187,20 +178,20 @@ class SnsChannel:
             raise ConfigError(f"{options.where}.topic_arn: expected an SNS topic ARN, got {arn!r}")
         return cls(name, arn, options.text("subject"))
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
-        message = {**event.status.as_sent(), "event": event.event}
+    def deliver(self, message: Message, resources: Resources) -> str:
         subject = "".join(
-            c if c.isascii() and c.isprintable() else " " for c in (self.subject or title(event))
+            c if c.isascii() and c.isprintable() else " " for c in (self.subject or message.title)
         )
         _ensure_time(f"SNS topic {self.name}", resources)
         try:
             answer = resources.sns.publish(
                 TopicArn=self.topic_arn,
                 Subject=subject[:100],
-                Message=json.dumps(message),
+                Message=json.dumps(dict(message.document)),
                 MessageAttributes={
-                    "event": {"DataType": "String", "StringValue": event.event},
-                    "bid": {"DataType": "String", "StringValue": event.bid},
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in message.labels.items()
+                    if value
                 },
             )
         except Exception as exc:

@@ -7,16 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ...destinations import normal_host
-from ...errors import ConfigError
-from ...secrets import Secret
-from ..payload import BatchEvent
-from ..render import batch_link, counts, dead_lines, failure_lines, link_label, plain_text, title
+from ..destinations import normal_host
+from ..errors import ConfigError
+from ..secrets import Secret
 from .base import Options, Resources
+from .message import Message, Severity, as_plain_text, plain_text_of
 
 CAMPFIRE_OPTIONS = {"url", "subdomain", "room_id", "token"}
 HIPCHAT_OPTIONS = {"server", "room_id", "token", "notify", "color"}
 TEAMS_OPTIONS = {"webhook_url"}
+# color: auto is green when all is well, red when anything needs a look.
+AUTO_COLORS = {
+    Severity.OK: "green",
+    Severity.INFO: "green",
+    Severity.WARNING: "red",
+    Severity.CRITICAL: "red",
+}
 
 
 def _host(url: str) -> str:
@@ -56,8 +62,8 @@ class CampfireChannel:
             return cls(name, None, subdomain, room_id, token)
         return cls(name, url)
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
-        text = plain_text(event, resources.web_url)
+    def deliver(self, message: Message, resources: Resources) -> str:
+        text = as_plain_text(message)
         if self.url is not None:
             url = self.url.reveal()
             reply = resources.post(
@@ -110,14 +116,14 @@ class HipChatChannel:
             options.choice("color", ("yellow", "green", "red", "purple", "gray", "auto"), "auto"),
         )
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
-        color = self.color if self.color != "auto" else ("green" if not event.status.failures else "red")
+    def deliver(self, message: Message, resources: Resources) -> str:
+        color = self.color if self.color != "auto" else AUTO_COLORS[message.severity]
         url = f"{self.server}/v2/room/{quote(self.room_id, safe='')}/notification"
         reply = resources.post(
             url,
             location=f"HipChat room {self.room_id} ({_host(url)})",
             json={
-                "message": plain_text(event, resources.web_url)[:10_000],
+                "message": as_plain_text(message)[:10_000],
                 "message_format": "text",
                 "color": color,
                 "notify": self.notify,
@@ -139,32 +145,30 @@ class TeamsChannel:
     def from_options(cls, name: str, options: Options) -> TeamsChannel:
         return cls(name, options.required_secret("webhook_url", url=True))
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+    def deliver(self, message: Message, resources: Resources) -> str:
         url = self.webhook_url.reveal()
         reply = resources.post(
             url,
             location=f"Teams webhook ({_host(url)})",
-            data=json.dumps(adaptive_card(event, resources.web_url)),
+            data=json.dumps(adaptive_card(message)),
             headers={"Content-Type": "application/json"},
         )
         return f"HTTP {reply.status}"
 
 
-def adaptive_card(event: BatchEvent, web_url: str | None) -> dict[str, Any]:
+def adaptive_card(message: Message) -> dict[str, Any]:
     """Teams renders Adaptive Cards as text, never as markup: untrusted fields need no escaping here."""
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": True, "text": title(event)},
-        {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in counts(event)]},
+        {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": True, "text": message.title},
     ]
-    dead = dead_lines(event)
-    if dead:
-        body.append({"type": "TextBlock", "wrap": True, "text": "Dead:", "weight": "Bolder"})
-        body += [{"type": "TextBlock", "wrap": True, "fontType": "Monospace", "text": line} for line in dead]
-    failures = failure_lines(event)
-    if failures:
-        body.append({"type": "TextBlock", "wrap": True, "text": "First failures:", "weight": "Bolder"})
+    if message.facts:
+        body.append({"type": "FactSet", "facts": [{"title": n, "value": v} for n, v in message.facts]})
+    body += [{"type": "TextBlock", "wrap": True, "text": plain_text_of(p.text)} for p in message.paragraphs]
+    for listing in message.listings:
+        body.append({"type": "TextBlock", "wrap": True, "text": f"{listing.title}:", "weight": "Bolder"})
         body += [
-            {"type": "TextBlock", "wrap": True, "fontType": "Monospace", "text": line} for line in failures
+            {"type": "TextBlock", "wrap": True, "fontType": "Monospace", "text": line}
+            for line in listing.lines
         ]
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -172,9 +176,9 @@ def adaptive_card(event: BatchEvent, web_url: str | None) -> dict[str, Any]:
         "version": "1.4",
         "body": body,
     }
-    link = batch_link(event, web_url)
-    if link:
-        card["actions"] = [{"type": "Action.OpenUrl", "title": link_label(event), "url": link}]
+    actions = [p.link for p in message.paragraphs if p.link] + list(message.links)
+    if actions:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": a.label, "url": a.url} for a in actions[:5]]
     return {
         "type": "message",
         "attachments": [

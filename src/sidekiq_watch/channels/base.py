@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 import requests
 
-from ...errors import ConfigError, kind_of
-from ...http import HttpReply, RetryPolicy, deliver, new_session
-from ...secrets import REFERENCE_PREFIXES, Secret, validate_reference
-from ..payload import BatchEvent
+from ..errors import ConfigError, kind_of
+from ..http import HttpReply, RetryPolicy, deliver, new_session
+from ..secrets import REFERENCE_PREFIXES, Secret, validate_reference
+from .message import Message
 
 CHANNEL_RETRY = RetryPolicy(attempts=3, backoff_seconds=0.5, max_retry_after_seconds=10.0)
 # An AWS call's worst case with the client configuration below: 2 attempts of 2 s connect + 5 s
@@ -91,7 +91,7 @@ def _aws_config() -> Any:
 
 
 class Channel(Protocol):
-    """Delivers one batch event somewhere; returns a short detail, raises DeliveryError."""
+    """Delivers one message somewhere; returns a short detail, raises DeliveryError."""
 
     @property
     def name(self) -> str: ...
@@ -99,7 +99,7 @@ class Channel(Protocol):
     @property
     def kind(self) -> str: ...
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str: ...
+    def deliver(self, message: Message, resources: Resources) -> str: ...
 
 
 class Options:

@@ -1,4 +1,4 @@
-"""Slack incoming-webhook delivery and Block Kit helpers, shared by the poller and batch halves.
+"""Slack: the incoming-webhook client, Block Kit helpers, and the channel that renders a Message.
 
 Delivery semantics: 2xx posted; 4xx (but 429) is permanent, logged with Slack's error string
 and not retried, since a retry cannot fix a bad request; 429 waits for Retry-After and 5xx or
@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import threading
 from collections.abc import Callable
-from typing import IO, Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from .http import RetryPolicy, deliver, new_session
-from .secrets import Secret
+from ..http import RetryPolicy, new_session
+from ..secrets import Secret
+from .base import Options, Resources
+from .message import Message, Style, Text
 
 SLACK_RETRY = RetryPolicy(attempts=3, backoff_seconds=1.0, max_retry_after_seconds=20.0)
 Payload = dict[str, Any]
@@ -47,33 +48,23 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class Notifier(Protocol):
-    """Where a rendered message goes: Slack, or stdout in a dry run."""
-
-    description: str
-
-    def post(self, payload: Payload) -> None: ...
-
-
-class PrintNotifier:
-    """Dry run: the message is printed as JSON instead of posted."""
-
-    description = "printed (dry run: SLACK_WEBHOOK_URL is not set)"
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream
-        self._lock = threading.Lock()  # targets are polled concurrently: keep messages whole
-
-    def post(self, payload: Payload) -> None:
-        out = self.stream or sys.stdout
-        with self._lock:
-            out.write("Slack message (dry run, SLACK_WEBHOOK_URL is not set):\n")
-            out.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-            out.flush()
+def post_payload(
+    resources: Resources, url: Secret, payload: Payload, overrides: dict[str, str], **kwargs: Any
+) -> None:
+    """POST Block Kit to an incoming webhook; the URL appears nowhere but the request line."""
+    revealed = url.reveal()
+    resources.post(
+        revealed,
+        location=f"Slack webhook ({urlsplit(revealed).hostname or 'unknown host'})",
+        hint=_hint,
+        data=json.dumps({**overrides, **payload}).encode("utf-8"),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        **kwargs,
+    )
 
 
 class SlackWebhook:
-    """A Slack incoming webhook; the URL is a Secret and appears nowhere but the request line."""
+    """A Slack incoming webhook on its own (tests and tools): a payload, posted as the channel posts it."""
 
     def __init__(
         self,
@@ -87,30 +78,14 @@ class SlackWebhook:
         deadline: float | None = None,
     ) -> None:
         self.url = url
-        self.deadline = deadline
-        self.timeout = timeout
-        self.session = session or new_session()
-        self.policy = policy
+        self.resources = Resources(
+            timeout=timeout, session=session or new_session(), policy=policy, deadline=deadline
+        )
         self.overrides = overrides or {}
         self.sleep = sleep
-        self.description = "posted to Slack"
 
     def post(self, payload: Payload) -> None:
-        url = self.url.reveal()
-        location = f"Slack webhook ({urlsplit(url).hostname or 'unknown host'})"
-        deliver(
-            self.session,
-            "POST",
-            url,
-            location=location,
-            timeout=self.timeout,
-            policy=self.policy,
-            hint=_hint,
-            sleep=self.sleep,
-            deadline=self.deadline,
-            data=json.dumps({**self.overrides, **payload}).encode("utf-8"),
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
+        post_payload(self.resources, self.url, payload, self.overrides, sleep=self.sleep)
 
 
 _HINTS = {
@@ -160,3 +135,77 @@ def header(text: str) -> dict[str, Any]:
         "type": "header",
         "text": {"type": "plain_text", "text": truncate(inert_plain(text), 150), "emoji": True},
     }
+
+
+def mrkdwn(text: Text) -> str:
+    """Spans as Slack mrkdwn: every text escaped, so untrusted text never pings, mentions or links."""
+    parts = []
+    for span in text:
+        if span.style is Style.BOLD:
+            parts.append(f"*{escape_mrkdwn(span.text)}*")
+        elif span.style is Style.CODE:
+            parts.append(code(span.text))
+        elif span.style is Style.LINK and span.url:
+            parts.append(f"<{span.url}|{escape_mrkdwn(span.text)}>")
+        else:
+            parts.append(escape_mrkdwn(span.text))
+    return "".join(parts)
+
+
+def slack_payload(message: Message) -> Payload:
+    """Block Kit: a header, the facts, each paragraph (with its page as a button), the listings, and
+    a context line of links and footer."""
+    blocks: list[dict[str, Any]] = [header(message.headline)]
+    if message.facts:
+        blocks.append(fields(list(message.facts)))
+    for paragraph in message.paragraphs:
+        block = section(mrkdwn(paragraph.text))
+        if paragraph.link:
+            block["accessory"] = {
+                "type": "button",
+                "text": {"type": "plain_text", "text": truncate(inert_plain(paragraph.link.label), 75)},
+                "url": paragraph.link.url,
+            }
+        blocks.append(block)
+    for listing in message.listings:
+        blocks.append(
+            section(
+                f"*{escape_mrkdwn(listing.title)}*\n" + "\n".join(f"• {code(line)}" for line in listing.lines)
+            )
+        )
+    footer = [f"<{item.url}|{escape_mrkdwn(item.label)}>" for item in message.links]
+    if message.footer:
+        footer.append(mrkdwn(message.footer))
+    if footer:
+        blocks.append(context(" · ".join(footer)))
+    return {"text": escape_mrkdwn(truncate(message.summary, 3000)), "blocks": blocks}
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    """A Slack incoming webhook, sent the message as Block Kit."""
+
+    name: str
+    webhook_url: Secret
+    channel: str | None = None
+    username: str | None = None
+    icon_emoji: str | None = None
+    kind: str = "slack"
+
+    @classmethod
+    def from_options(cls, name: str, options: Options) -> SlackChannel:
+        return cls(
+            name,
+            options.required_secret("webhook_url", url=True),
+            options.text("channel"),
+            options.text("username"),
+            options.text("icon_emoji"),
+        )
+
+    def deliver(self, message: Message, resources: Resources) -> str:
+        overrides = message_overrides(self.channel, self.username, self.icon_emoji)
+        post_payload(resources, self.webhook_url, slack_payload(message), overrides)
+        return "posted"
+
+
+SLACK_OPTIONS = {"webhook_url", "channel", "username", "icon_emoji"}

@@ -1,11 +1,13 @@
-"""One channel kind a file; this registry turns a kind name and its options into a channel."""
+"""The one channel layer: alerts and batch events are both a neutral ``Message``; each kind (one
+module each) turns it into its own format. This registry turns a kind name and its options into a
+channel: a new kind is one module and one line here, for alerts and batches alike."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...errors import ConfigError
+from ..errors import ConfigError
 from .aws import EMAIL_OPTIONS, SNS_OPTIONS, EmailChannel, SnsChannel
 from .base import Channel, Options, Resources
 from .chat import (

@@ -1,4 +1,5 @@
-"""Generic webhook: POSTs the batch payload as received (or rendered), optional Basic Auth and headers."""
+"""Generic webhook: POSTs the message's document (a batch as received) or its rendering, optional
+Basic Auth and headers."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ...http import redact_url
-from ...secrets import Secret
-from ..payload import BatchEvent
-from ..render import plain_text, title
+from ..http import redact_url
+from ..secrets import Secret
 from .base import Options, Resources
+from .message import Message, as_plain_text
 
 WEBHOOK_OPTIONS = {"url", "username", "password", "headers", "body"}
 
@@ -39,17 +39,12 @@ class WebhookChannel:
             options.choice("body", ("payload", "rendered"), "payload"),
         )
 
-    def deliver(self, event: BatchEvent, resources: Resources) -> str:
+    def deliver(self, message: Message, resources: Resources) -> str:
         url = self.url.reveal()
         if self.body == "payload":
-            document = {**event.status.as_sent(), "event": event.event}
+            document = dict(message.document)
         else:
-            document = {
-                "bid": event.bid,
-                "event": event.event,
-                "title": title(event),
-                "text": plain_text(event, resources.web_url),
-            }
+            document = {**message.labels, "title": message.title, "text": as_plain_text(message)}
         auth = (self.username, self.password.reveal()) if self.username and self.password else None
         reply = resources.post(
             url,
@@ -62,6 +57,6 @@ class WebhookChannel:
 
 
 def options_error(options: Options, message: str) -> Exception:
-    from ...errors import ConfigError
+    from ..errors import ConfigError
 
     return ConfigError(f"{options.where}: {message}")
