@@ -15,6 +15,9 @@ from typing import Any
 import requests
 
 from .alerts.config import Target, WatchConfig, load_watch_config
+from .alerts.lifecycle import AlertRecord, decide, hold_of
+from .alerts.messages import format_duration
+from .alerts.persistence import AlertStore
 from .alerts.rules import evaluate, left_out
 from .channels.message import Message, Paragraph, Severity, bold, code, plain
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
@@ -132,7 +135,10 @@ def check_secret(secret: Secret) -> Check:
     return Check("secret", secret.variable, True, f"{secret.reference} can be read")
 
 
-def check_target(target: Target, settings: PollerSettings, session: requests.Session) -> TargetCheck:
+def check_target(
+    target: Target, settings: PollerSettings, session: requests.Session, store: AlertStore | None = None
+) -> TargetCheck:
+    """One target read once, each rule judged; with the alert state, the rules waiting out a hold."""
     source = target_source(settings, target, session=session)
     result = TargetCheck(target.name, source.location)
     started = time.perf_counter()
@@ -148,16 +154,22 @@ def check_target(target: Target, settings: PollerSettings, session: requests.Ses
     result.figures = figures
     result.unseen = tuple(name for name in FIGURES if name not in figures)
     result.left_out = tuple(rule.key for rule in target.rules if rule.bundled and left_out(rule, figures))
+    records = store.load(target.name).records if store is not None else {}
+    now = time.time()
     for finding in evaluate(figures, target.rules):
-        result.rows.append(
-            {
-                "figure": finding.subject,
-                "value": finding.value,
-                "rule": finding.key,
-                "status": finding.status,
-                "severity": finding.severity,
-            }
-        )
+        row = {
+            "figure": finding.subject,
+            "value": finding.value,
+            "rule": finding.key,
+            "status": finding.status,
+            "severity": finding.severity,
+        }
+        previous = records.get(finding.key) or AlertRecord(target.name, finding.key)
+        hold = hold_of(decide(previous, finding, now, 3600.0), now)
+        if hold is not None:
+            row["status"] = hold.state
+            row["held"] = f"{format_duration(hold.held)} of {format_duration(hold.needed)}"
+        result.rows.append(row)
     return result
 
 
@@ -204,18 +216,20 @@ def run_check(
         report.checks.append(check_secret(secret))
     if config is None:
         return report
+    store: AlertStore | None = None
     try:
         store = open_store(settings)
         store.load(config.targets[0].name)
         report.checks.append(Check("state", store.description, True, "readable"))
     except SidekiqWatchError as exc:
+        store = None
         report.checks.append(
             Check("state", settings.state_table or settings.state_file or "local file", False, str(exc))
         )
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(32, len(config.targets))) as pool:
-        futures = [pool.submit(check_target, t, settings, session) for t in config.targets]
+        futures = [pool.submit(check_target, t, settings, session, store) for t in config.targets]
         for index, future in enumerate(futures, 1):
             report.targets.append(future.result())
             if progress:

@@ -213,7 +213,8 @@ def _print_summary(report: dict[str, Any]) -> None:
         for name, value in target["figures"].items():
             print(f"  {name:<24} {value:g}", file=out)
         for finding in target["findings"]:
-            print(f"  rule {finding['rule']}: {finding['status'].upper()}", file=out)
+            held = f" ({finding['held']})" if finding.get("held") else ""
+            print(f"  rule {finding['rule']}: {finding['status'].upper()}{held}", file=out)
         announced = (
             ", ".join(f"{n['notice']} {_rule_words(n['rule'])}" for n in target["notices"]) or "nothing new"
         )
@@ -366,7 +367,7 @@ def _print_check(report: CheckReport, out: Any) -> None:
         mark = paint("ok", GREEN) if item.ok else paint("FAIL", RED)
         rows.append([mark, item.area, item.name, item.detail])
     print("\n".join(_table(rows)), file=out)
-    colours = {"firing": RED, "ok": GREEN, "unknown": YELLOW}
+    colours = {"firing": RED, "clearing": RED, "ok": GREEN, "unknown": YELLOW, "pending": YELLOW}
     for target in report.targets:
         latency = f"{target.latency_ms:.0f} ms" if target.latency_ms is not None else "-"
         print(
@@ -380,6 +381,7 @@ def _print_check(report: CheckReport, out: Any) -> None:
         for row in target.rows:
             value = "-" if row["value"] is None else f"{row['value']:g}"
             state = row["status"].upper() + (f" ({row['severity']})" if row["severity"] else "")
+            state += f" ({row['held']})" if row.get("held") else ""
             rows.append([f"  {row['figure']}", value, row["rule"], paint(state, colours[row["status"]])])
         print("\n".join(_table(rows)), file=out)
         shown = {row["figure"] for row in target.rows}

@@ -25,8 +25,8 @@ import requests
 
 from .alerts.config import Target, WatchConfig, load_watch_config
 from .alerts.history import History, Point, rates
-from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, decide, decide_source
-from .alerts.messages import TargetView, render_notices
+from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, Hold, decide, decide_source, hold_of
+from .alerts.messages import TargetView, format_duration, render_notices
 from .alerts.persistence import AlertStore, TargetState
 from .alerts.persistence.exceptions import StateConflictsError
 from .alerts.persistence.local_file import LocalFileStore
@@ -89,6 +89,7 @@ class TargetReport:
     checked_at: float
     snapshot: Snapshot | None = None
     findings: tuple[Finding, ...] = ()
+    holds: tuple[Hold, ...] = ()  # rules waiting out their `for` or `keep_firing_for`
     source_error: SourceError | None = None
     announced: Announcement = Announcement()
     failure: SidekiqWatchError | None = None
@@ -131,6 +132,20 @@ class TargetReport:
             return f"not finished within the invocation's time{left}; polled again next time"
         return "nothing to send"
 
+    @property
+    def pending(self) -> set[str]:
+        """Rules breaching but not yet for their `for`: not firing, so not alerting."""
+        return {hold.key for hold in self.holds if hold.state == "pending"}
+
+    def _finding(self, finding: Finding) -> dict[str, Any]:
+        shown = {"rule": finding.key, "status": finding.status, "value": finding.value}
+        shown["severity"] = finding.severity
+        for hold in self.holds:
+            if hold.key == finding.key:
+                shown["status"] = hold.state
+                shown["held"] = f"{format_duration(hold.held)} of {format_duration(hold.needed)}"
+        return shown
+
     def as_dict(self) -> dict[str, Any]:
         announced = self.announced
         return {
@@ -138,10 +153,7 @@ class TargetReport:
             "checked_at": datetime.fromtimestamp(self.checked_at, UTC).isoformat(),
             "shape": self.snapshot.shape if self.snapshot else None,
             "figures": self.snapshot.figures() if self.snapshot else {},
-            "findings": [
-                {"rule": f.key, "status": f.status, "value": f.value, "severity": f.severity}
-                for f in self.findings
-            ],
+            "findings": [self._finding(f) for f in self.findings],
             "source_error": (
                 {"kind": self.source_error.kind, "message": str(self.source_error)}
                 if self.source_error
@@ -182,7 +194,7 @@ class PollReport:
         if failures:
             return Verdict.FAILED  # never called a delivery failure: nothing was even sent
         if any(t.source_error for t in self.targets) or any(
-            f.status == "firing" for t in self.targets for f in t.findings
+            f.status == "firing" and f.key not in t.pending for t in self.targets for f in t.findings
         ):
             return Verdict.ALERTING
         return Verdict.OK
@@ -294,8 +306,10 @@ class Watcher:
             figures = snapshot.figures()
             figures.update(rates(figures, now, history.latest()))
             findings = evaluate(figures, target.rules, first_poll=history.latest() is None)
-            seen = replace(seen, findings=tuple(findings))
-            decisions += [decide(previous(f.key), f, now, self.config.repeat_interval) for f in findings]
+            ruled = [decide(previous(f.key), f, now, self.config.repeat_interval) for f in findings]
+            holds = tuple(hold for hold in (hold_of(d, now) for d in ruled) if hold is not None)
+            seen = replace(seen, findings=tuple(findings), holds=holds)
+            decisions += ruled
             history = history.appended(history_point(snapshot, now), self.config.history_size)
         return seen, decisions, history
 

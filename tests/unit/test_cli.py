@@ -88,3 +88,15 @@ def test_invoke_prints_the_handler_result(capsys: pytest.CaptureFixture[str]) ->
     assert code == EXIT_OK
     result = json.loads(capsys.readouterr().out)  # stdout is the response alone, as with SAM
     assert result["targets"][0]["target"] == "sample-app"
+
+
+def test_a_rule_held_for_a_while_is_shown_pending_and_is_not_yet_an_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "watch.json"
+    config.write_text(json.dumps({"rules": ["retries > 50 for 10m"]}))
+    poll = ["poll", "--stats-url", LOUD, "--config", str(config), "--state", str(tmp_path / "s.json")]
+    assert main(poll) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing announced while pending
+    assert "rule retries > 50: PENDING (0s of 10m)" in captured.err

@@ -17,6 +17,7 @@ from sidekiq_watch.alerts.rules import evaluate, parse_rule
 from sidekiq_watch.batches.render import batch_message
 from sidekiq_watch.channels import KINDS, Resources, build_channel
 from sidekiq_watch.channels.message import Message, Severity, as_html, as_plain_text
+from sidekiq_watch.channels.slack import slack_payload
 from tests.unit.batches.helpers import sample_event
 
 HOOK = "https://hooks.example.com/alerts"
@@ -101,4 +102,33 @@ def test_a_batch_event_is_the_same_kind_of_message() -> None:
     message = batch_message(sample_event(), "https://app.example.com/sidekiq")
     assert message.key.startswith("batch/")
     assert message.labels["event"] in ("complete", "success")
-    assert message.links and message.links[0].url.startswith("https://app.example.com/sidekiq/batches/")
+    assert message.links[0].url.startswith("https://app.example.com/sidekiq/batches/")
+
+
+def test_the_runbook_and_description_reach_every_form() -> None:
+    rules = [
+        parse_rule(
+            {
+                "figure": "retries",
+                "critical": 50,
+                "runbook": "https://wiki.example.com/runbooks/retries",
+                "description": "Jobs keep failing & retrying",
+            },
+            "rules[0]",
+        )
+    ]
+    [finding] = evaluate({"retries": 70.0}, rules)
+    message = render_notices(VIEW, [decide(AlertRecord("shop", finding.key), finding, 0.0, 3600)], History())
+    slack = json.dumps(slack_payload(message))
+    assert "<https://wiki.example.com/runbooks/retries|Runbook>" in slack
+    assert "Jobs keep failing &amp; retrying" in slack
+    assert "Runbook (https://wiki.example.com/runbooks/retries)" in as_plain_text(message)
+    assert "<a href='https://wiki.example.com/runbooks/retries'>Runbook</a>" in as_html(message)
+
+
+@pytest.mark.parametrize("runbook", ["javascript:alert(1)", "wiki/runbook", "https://x.example/a b", 5])
+def test_a_runbook_is_an_http_url(runbook: object) -> None:
+    from sidekiq_watch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"rules\[0\]: runbook: expected an http\(s\):// URL"):
+        parse_rule({"figure": "retries", "critical": 5, "runbook": runbook}, "rules[0]")

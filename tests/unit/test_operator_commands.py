@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -179,3 +180,18 @@ def test_help_reads_like_documentation(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "resolves every secret reference" in out
     assert "Exit status: 0 all is well" in out
+
+
+def test_check_shows_a_rule_waiting_out_its_hold_from_the_alert_state(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "watch.json"
+    config.write_text(json.dumps({"rules": ["retries > 50 for 10m"]}))
+    monkeypatch.setenv("SIDEKIQ_STATS_URL", WEB_STATS)
+    monkeypatch.setenv("SIDEKIQ_WATCH_CONFIG", str(config))
+    monkeypatch.setenv("STATE_FILE", str(tmp_path / "state.json"))
+    assert main(["poll"]) == EXIT_OK  # the breach starts pending: nothing announced
+    capsys.readouterr()
+    assert main(["check"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert re.search(r"retries +61 +retries > 50 +PENDING \(critical\) \(0s of 10m\)", out), out

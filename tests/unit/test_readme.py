@@ -27,7 +27,10 @@ def test_the_example_configuration_document_is_valid() -> None:
     [example] = re.findall(r"```yaml\n(.*?)```", section, re.S)[:1]
     config = load_watch_config(load_poller_settings({}), yaml.safe_load(example), "README")
     assert [t.name for t in config.targets] == ["shop", "billing"]
-    assert len(config.targets[1].rules) == 4
+    rules = config.targets[1].rules
+    assert len(rules) == 6
+    assert (rules[4].hold_for, rules[5].hold_for, rules[5].keep_firing_for) == (900.0, 600.0, 600.0)
+    assert rules[5].runbook == "https://wiki.example.com/runbooks/sidekiq-latency"
 
 
 def test_the_example_batch_configuration_is_valid() -> None:

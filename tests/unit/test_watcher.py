@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ import pytest
 from sidekiq_watch.alerts.config import Target, WatchConfig
 from sidekiq_watch.alerts.persistence import AlertStore
 from sidekiq_watch.alerts.persistence.dynamodb import DynamoDBStore
-from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
 from sidekiq_watch.alerts.rules import parse_rule
 from sidekiq_watch.channels.slack import Payload
 from sidekiq_watch.errors import DeliveryError, SourceError
@@ -81,15 +79,6 @@ class Slack:
     @property
     def texts(self) -> list[str]:
         return [p["text"] for p in self.sent]
-
-
-@pytest.fixture(params=["file", "dynamodb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AlertStore]:
-    if request.param == "file":
-        yield LocalFileStore(tmp_path / "state.json")
-    else:
-        request.getfixturevalue("aws")
-        yield DynamoDBStore(create_state_table())
 
 
 RULES = ("retries > 50", "processes < 1")

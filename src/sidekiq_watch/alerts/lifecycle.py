@@ -4,6 +4,11 @@ Like Alertmanager's firing/resolved/repeat_interval: a rule that starts firing i
 once, reminded after ``repeat_interval``, announced again at once when its severity changes,
 and resolved with how long it fired. ``status`` in a record is what was last *announced*, so a
 notification that never got out is decided again on the next poll, never lost.
+
+Hold-down as Prometheus has it: a rule with ``for`` is *pending* from its first breach
+(``pending_since``, kept in the record) and fires only once the breach has held that long; one with
+``keep_firing_for`` is *clearing* from its first clear poll (``clearing_since``) and resolves only
+once clear that long. A poll that cannot read the source decides nothing, so it resets neither.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class AlertRecord:
     failures: int = 0
     failing_since: float | None = None  # the first failed poll of the current run of failures
     reason: str | None = None
+    pending_since: float | None = None  # breaching, not yet held for the rule's `for`
+    clearing_since: float | None = None  # firing but clear, not yet for `keep_firing_for`
     claim_id: str | None = None
     claim_until: float = 0.0
     version: int = 0
@@ -55,31 +62,54 @@ class Decision:
         return self.record != self.previous
 
 
+def _quiet(finding: Finding, previous: AlertRecord, record: AlertRecord) -> Decision:
+    """Nothing to announce; ``record`` differs from ``previous`` only by a hold's start or end."""
+    if record == previous:
+        return Decision(finding, None, previous, previous)
+    return Decision(finding, None, previous, replace(record, claim_id=None, claim_until=0.0))
+
+
 def decide(previous: AlertRecord, finding: Finding, now: float, repeat_interval: float) -> Decision:
     """The transition for one finding, from the last announced state."""
+    rule = finding.rule
     base = replace(previous, value=finding.value, claim_id=None, claim_until=0.0)
     if finding.status == "firing":
         if previous.status != "firing":
-            record = replace(base, status="firing", severity=finding.severity, since=now, last_notified=now)
+            pending_since = previous.pending_since if previous.pending_since is not None else now
+            if now - pending_since < rule.hold_for:
+                return _quiet(finding, previous, replace(previous, pending_since=pending_since))
+            record = replace(
+                base,
+                status="firing",
+                severity=finding.severity,
+                since=pending_since,
+                last_notified=now,
+                pending_since=None,
+                clearing_since=None,
+            )
             return Decision(finding, "firing", previous, record)
+        base = replace(base, clearing_since=None)  # clear for a while, then breaching again: a flap
         if previous.severity != finding.severity:
             record = replace(base, severity=finding.severity, last_notified=now)
             return Decision(finding, "severity", previous, record)
         if previous.last_notified is None or now - previous.last_notified >= repeat_interval:
             return Decision(finding, "reminder", previous, replace(base, last_notified=now))
-        return Decision(finding, None, previous, previous)
+        return _quiet(finding, previous, replace(previous, clearing_since=None))
     if finding.status == "unknown":
         if previous.status == "unknown":
             return Decision(finding, None, previous, previous)
         record = replace(base, status="unknown", severity=None, since=None, last_notified=now)
         return Decision(finding, "unknown", previous, record)
     if previous.status == "firing":
-        record = replace(base, status="ok", severity=None, last_notified=now)
+        clearing_since = previous.clearing_since if previous.clearing_since is not None else now
+        if now - clearing_since < rule.keep_firing_for:
+            return _quiet(finding, previous, replace(previous, clearing_since=clearing_since))
+        record = replace(base, status="ok", severity=None, last_notified=now, clearing_since=None)
         return Decision(finding, "resolved", previous, record)
     if previous.status == "unknown":
         # The figure is back and fine: record it quietly, nobody needs telling.
-        return Decision(finding, None, previous, replace(base, status="ok", since=None))
-    return Decision(finding, None, previous, previous)
+        return Decision(finding, None, previous, replace(base, status="ok", since=None, pending_since=None))
+    return _quiet(finding, previous, replace(previous, pending_since=None))  # cleared while pending
 
 
 def decide_source(
@@ -106,3 +136,23 @@ def decide_source(
     if decision.notice is None and record.failures == previous.failures and record.reason == previous.reason:
         record = previous
     return replace(decision, record=record)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A rule waiting out its hold-down: ``state`` pending (a breach) or clearing (a clearance)."""
+
+    key: str
+    state: Literal["pending", "clearing"]
+    held: float
+    needed: float
+
+
+def hold_of(decision: Decision, now: float) -> Hold | None:
+    """Whether the decision leaves its rule waiting, and for how long it has."""
+    record, rule = decision.record, decision.finding.rule
+    if record.status != "firing" and record.pending_since is not None:
+        return Hold(decision.finding.key, "pending", now - record.pending_since, rule.hold_for)
+    if record.status == "firing" and record.clearing_since is not None:
+        return Hold(decision.finding.key, "clearing", now - record.clearing_since, rule.keep_firing_for)
+    return None

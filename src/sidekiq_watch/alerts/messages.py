@@ -200,11 +200,15 @@ def _line(
     trend = _trend(decision, history)
     if trend:
         spans.append(plain(f"\n{trend}"))
+    if finding.rule.description:
+        spans.append(plain(f"\n{finding.rule.description}"))
     if decision.notice != "resolved":
         spans += _why(why.get(finding.rule.figure)) + _named_job(finding.subject, named_jobs or {})
         advice = WHAT_TO_DO.get(finding.rule.figure)
         if advice:
             spans.append(plain(f"\n\u27a1\ufe0f {advice}"))
+        if finding.rule.runbook:
+            spans += [plain("\n\U0001f4d6 "), link("Runbook", finding.rule.runbook)]
     return tuple(spans)
 
 

@@ -13,8 +13,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..settings import parse_duration
 from ..stats.snapshot import FIGURES
 
 Comparator = Literal[">", ">=", "<", "<=", "=="]
@@ -38,7 +40,24 @@ SILENT_WHEN_ABSENT = ("stalled",)
 SUPERSEDED_WHEN_PRESENT = {"processes": "live_processes"}
 PER_QUEUE_PREFIXES = ("queue:", "latency:")
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_SHORTHAND = re.compile(r"^\s*(?P<figure>\S+)\s*(?P<cmp>>=|<=|==|>|<)\s*(?P<threshold>-?\d+(?:\.\d+)?)\s*$")
+_SHORTHAND = re.compile(
+    r"^\s*(?P<figure>\S+)\s*(?P<cmp>>=|<=|==|>|<)\s*(?P<threshold>-?\d+(?:\.\d+)?)"
+    r"(?:\s+for\s+(?P<hold>\S+))?\s*$"
+)
+# A hold longer than a day is a typo, not a choice: the alert would wait a day to say anything.
+MAX_HOLD_SECONDS = 86400.0
+MAX_DESCRIPTION_CHARS = 300
+RULE_FIELDS = {
+    "figure",
+    "comparator",
+    "threshold",
+    "warning",
+    "critical",
+    "for",
+    "keep_firing_for",
+    "runbook",
+    "description",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,12 @@ class Rule:
     # One of the bundled defaults, not written by the user: where the source cannot provide its
     # figure it is left out for that source, never announced as "cannot evaluate". Not in the key.
     bundled: bool = field(default=False, compare=False)
+    # Prometheus' `for` and `keep_firing_for`: how long a breach (a clearance) must hold before its
+    # firing (its resolve) is announced. Not in the key: changing them keeps the alert's state.
+    hold_for: float = 0.0
+    keep_firing_for: float = 0.0
+    runbook: str | None = None  # what to do, as a page: a button in Slack, a link in PagerDuty
+    description: str | None = None  # what the alert means, in the team's words
 
     @property
     def key(self) -> str:
@@ -167,11 +192,15 @@ def parse_rule(spec: object, where: str) -> Rule:
             "comparator": match["cmp"],
             "threshold": float(match["threshold"]),
         }
+        if match["hold"]:
+            data["for"] = match["hold"]
+        said = f"{where} ({spec!r})"
     elif isinstance(spec, Mapping):
         data = dict(spec)
+        said = where
     else:
         raise ConfigError(f"{where}: a rule is a string like 'retries > 50' or a mapping, got {spec!r}")
-    unknown = set(data) - {"figure", "comparator", "threshold", "warning", "critical"}
+    unknown = set(data) - RULE_FIELDS
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     figure = data.get("figure")
@@ -196,4 +225,42 @@ def parse_rule(spec: object, where: str) -> Rule:
             f"{where}: warning {warning:g} must be reached before critical {critical:g} "
             f"for comparator {comparator}"
         )
-    return Rule(figure, comparator, critical=critical, warning=warning)
+    return Rule(
+        figure,
+        comparator,
+        critical=critical,
+        warning=warning,
+        hold_for=_hold(data.get("for"), "for", said),
+        keep_firing_for=_hold(data.get("keep_firing_for"), "keep_firing_for", where),
+        runbook=_runbook(data.get("runbook"), where),
+        description=_description(data.get("description"), where),
+    )
+
+
+def _hold(value: object, name: str, where: str) -> float:
+    if value is None:
+        return 0.0
+    seconds = parse_duration(value, f"{where}: {name}")
+    if seconds > MAX_HOLD_SECONDS:
+        raise ConfigError(f"{where}: {name}: at most 1d ({MAX_HOLD_SECONDS:g} s), got {value!r}")
+    return seconds
+
+
+def _runbook(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isprintable() and " " not in value:
+        parts = urlsplit(value)
+        if parts.scheme in ("https", "http") and parts.hostname:
+            return value
+    raise ConfigError(f"{where}: runbook: expected an http(s):// URL, got {str(value)[:80]!r}")
+
+
+def _description(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: description: expected text")
+    if len(value) > MAX_DESCRIPTION_CHARS or not value.isprintable():
+        raise ConfigError(f"{where}: description: one line of at most {MAX_DESCRIPTION_CHARS} characters")
+    return value
