@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from itertools import chain, zip_longest
 from urllib.parse import quote
 
-from ..channels.message import Link, Message, Paragraph, Severity, Span, Text, bold, code, link, plain
+from ..channels.message import Alert, Link, Message, Paragraph, Severity, Span, Text, bold, code, link, plain
 from ..stats.failures import FailureSummary
 from .history import History, sparkline
 from .lifecycle import Decision, Notice
@@ -290,6 +290,31 @@ def _summary(rest: list[Decision]) -> Paragraph:
     return Paragraph(tuple(spans))
 
 
+def _alert(decision: Decision, target: TargetView) -> Alert:
+    """The decision as one alert for a pager: a stable key, triggered or resolved, its pages."""
+    finding = decision.finding
+    level = finding.severity or decision.previous.severity
+    if decision.notice == "resolved":
+        severity = Severity.OK
+    elif decision.notice == "unknown":
+        severity = Severity.INFO
+    else:
+        severity = Severity.WARNING if level == "warning" else Severity.CRITICAL
+    pages = []
+    page = web_link(target.web_url, finding.subject, pattern=finding.subject == finding.rule.figure)
+    if page and finding.rule.figure != "source":
+        pages.append(Link(page[1], page[0]))
+    if finding.rule.runbook:
+        pages.append(Link("Runbook", finding.rule.runbook))
+    return Alert(
+        key=f"sidekiq-watch/{target.name}/{finding.key}",
+        resolved=decision.notice == "resolved",
+        severity=severity,
+        summary=f"Sidekiq {target.name}: {_plain(decision)}",
+        links=tuple(pages),
+    )
+
+
 def _severity(decisions: list[Decision]) -> Severity:
     """The most urgent of what is announced: resolved alone is OK."""
     found = {d.finding.severity or d.previous.severity for d in decisions if d.notice != "resolved"}
@@ -332,6 +357,7 @@ def render_notices(
         paragraphs=tuple(paragraphs),
         footer=(plain(f"{target.name} · "), where, plain(f" · checked {when}")),
         labels={"target": target.name, "status": top},
+        alerts=tuple(_alert(d, target) for d in ordered),
         document={
             "target": target.name,
             "checked_at": target.checked_at,

@@ -77,7 +77,7 @@ def batch_message(event: BatchEvent, web_url: str | None = None) -> Message:
     link = batch_link(event, web_url)
     listings = [("Dead", dead_lines(event)), ("First failures", failure_lines(event))]
     return Message(
-        key=f"batch/{event.bid}/{event.event}",
+        key=f"batch/{event.bid}",  # one incident per batch: its success resolves what its failures raised
         title=title(event),
         summary=f"{emoji(event)} {title(event)}",
         severity=severity(event),

@@ -18,6 +18,8 @@ from .chat import (
     HipChatChannel,
     TeamsChannel,
 )
+from .opsgenie import OPSGENIE_OPTIONS, OpsgenieChannel
+from .pagerduty import PAGERDUTY_OPTIONS, PagerDutyChannel
 from .printer import PRINT_OPTIONS, PrintChannel
 from .slack import SLACK_OPTIONS, SlackChannel
 from .webhook import WEBHOOK_OPTIONS, WebhookChannel
@@ -30,6 +32,8 @@ KINDS: dict[str, tuple[Callable[[str, Options], Channel], set[str]]] = {
     "hipchat": (HipChatChannel.from_options, HIPCHAT_OPTIONS),
     "teams": (TeamsChannel.from_options, TEAMS_OPTIONS),
     "sns": (SnsChannel.from_options, SNS_OPTIONS),
+    "pagerduty": (PagerDutyChannel.from_options, PAGERDUTY_OPTIONS),
+    "opsgenie": (OpsgenieChannel.from_options, OPSGENIE_OPTIONS),
     "print": (PrintChannel.from_options, PRINT_OPTIONS),
 }
 

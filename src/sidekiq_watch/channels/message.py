@@ -77,6 +77,18 @@ class Severity(StrEnum):
 
 
 @dataclass(frozen=True)
+class Alert:
+    """One alert of a message, for receivers that track each alert on its own (a pager): triggered
+    and resolved under the same ``key``."""
+
+    key: str
+    resolved: bool
+    severity: Severity
+    summary: str  # one line of plain text
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True)
 class Message:
     """What a channel delivers. ``key`` is stable for one alert (or one batch event), so a pager can
     resolve what it triggered; ``labels`` are short facts for filtering (SNS attributes, e-mail
@@ -95,6 +107,12 @@ class Message:
     description: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)
+    alerts: tuple[Alert, ...] = ()  # empty: the message as a whole is one alert under ``key``
+
+    def as_alerts(self) -> tuple[Alert, ...]:
+        if self.alerts:
+            return self.alerts
+        return (Alert(self.key, self.severity is Severity.OK, self.severity, self.summary, self.links),)
 
     @property
     def headline(self) -> str:
