@@ -205,6 +205,8 @@ def _poll(args: argparse.Namespace) -> int:
 def _print_summary(report: dict[str, Any]) -> None:
     out = sys.stderr
     print(f"state: {report['state']}", file=out)
+    if report.get("heartbeat"):
+        print(f"heartbeat: {report['heartbeat']}", file=out)
     for target in report["targets"]:
         read = target["shape"] or ("unreadable" if target["source_error"] else "not read")
         print(f"target {target['target']} ({read})", file=out)

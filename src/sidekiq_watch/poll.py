@@ -14,18 +14,28 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
-from .alerts.config import Target, WatchConfig, load_watch_config
+from .alerts.config import DEFAULT_RECEIVER, Target, WatchConfig, load_watch_config
 from .alerts.history import History, Point, rates
-from .alerts.lifecycle import SOURCE_KEY, AlertRecord, Decision, Hold, decide, decide_source, hold_of
+from .alerts.lifecycle import (
+    SOURCE_KEY,
+    SOURCE_RULE,
+    AlertRecord,
+    Decision,
+    Hold,
+    decide,
+    decide_source,
+    hold_of,
+)
 from .alerts.messages import TargetView, format_duration, render_notices
 from .alerts.persistence import AlertStore, TargetState
 from .alerts.persistence.exceptions import StateConflictsError
@@ -36,9 +46,10 @@ from .channels.message import Message
 from .channels.printer import PrintChannel
 from .channels.slack import SLACK_RETRY, SlackChannel
 from .errors import ConfigError, DeliveryError, SidekiqWatchError, SourceError
+from .http import RetryPolicy, deliver
 from .secrets import Secret
 from .settings import PollerSettings, default_state_file
-from .stats.failures import SETS
+from .stats.failures import SETS, FailureSummary
 from .stats.snapshot import Snapshot
 from .stats.sources import StatsSource, failures_of, make_source
 from .verdict import Verdict
@@ -170,13 +181,26 @@ class TargetReport:
         }
 
 
+class Heartbeat(StrEnum):
+    """What became of the dead man's switch after a poll."""
+
+    SENT = "sent"
+    FAILED = "failed (logged; the poll is not failed for it)"
+    HELD_BACK = "not sent: the poll did not finish or could not deliver"
+
+
+HEARTBEAT_RETRY = RetryPolicy(attempts=2, backoff_seconds=0.5, max_retry_after_seconds=2.0)
+
+
 @dataclass
 class PollReport:
     targets: list[TargetReport]
     state: str
+    heartbeat: Heartbeat | None = None  # None: no heartbeat_url
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "targets": [t.as_dict() for t in self.targets]}
+        beat = {"heartbeat": self.heartbeat.value} if self.heartbeat else {}
+        return {"state": self.state, "targets": [t.as_dict() for t in self.targets], **beat}
 
     @property
     def transient_failures(self) -> list[DeliveryError]:
@@ -228,6 +252,63 @@ def history_point(snapshot: Snapshot, at: float) -> Point:
     return Point(at, figures)
 
 
+class Receivers(Protocol):
+    """Who hears a target's alerts: the receivers routes send it to, and each one's channel."""
+
+    def route(self, target: Target, labels: Mapping[str, str]) -> tuple[str, ...]: ...
+
+    def channel(self, target: Target, name: str) -> Channel: ...
+
+
+def legacy_receiver(target: Target) -> str:
+    """The one receiver alerts had before routing: the target's own webhook, or the default."""
+    return f"slack:{target.name}" if target.slack_webhook_url else DEFAULT_RECEIVER
+
+
+def record_key(key: str, receiver: str, target: Target) -> str:
+    """Each receiver keeps its own record of what it was told; the default receivers keep the keys
+    every alert had before routing, so an upgrade announces nothing twice."""
+    if receiver in (DEFAULT_RECEIVER, f"slack:{target.name}"):
+        return key
+    return f"{key} @{receiver}"
+
+
+@dataclass(frozen=True)
+class Told:
+    """Per alert key, the receivers whose record of it fires (or cannot be evaluated) and the
+    severity it last fired with: indexed once per poll, from the target's records."""
+
+    receivers: dict[str, list[str]]
+    severities: dict[str, str]
+
+    @classmethod
+    def of(cls, state: TargetState, target: Target) -> Told:
+        receivers: dict[str, list[str]] = {}
+        severities: dict[str, str] = {}
+        for record in state.records.values():
+            key, name = record.key, legacy_receiver(target)
+            if " @" in record.key:
+                key, _, name = record.key.rpartition(" @")
+            if record.severity:
+                severities.setdefault(key, record.severity)
+            if record.status != "ok":
+                receivers.setdefault(key, []).append(name)
+        return cls(receivers, severities)
+
+
+@dataclass(frozen=True)
+class OneReceiver:
+    """Every alert to ``channel_for(target)``, under the keys alerts had before routing."""
+
+    channel_for: Callable[[Target], Channel]
+
+    def route(self, target: Target, labels: Mapping[str, str]) -> tuple[str, ...]:
+        return (legacy_receiver(target),)
+
+    def channel(self, target: Target, name: str) -> Channel:
+        return self.channel_for(target)
+
+
 class Watcher:
     """Polls targets against their rules, keeping alert state in ``store``."""
 
@@ -237,7 +318,8 @@ class Watcher:
         store: AlertStore,
         *,
         source_for: Callable[[Target], StatsSource],
-        channel_for: Callable[[Target], Channel],
+        channel_for: Callable[[Target], Channel] | None = None,
+        receivers: Receivers | None = None,
         resources: Resources | None = None,
         clock: Callable[[], float] | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
@@ -245,7 +327,11 @@ class Watcher:
         self.config = config
         self.store = store
         self.source_for = source_for
-        self.channel_for = channel_for
+        if receivers is None:
+            if channel_for is None:
+                raise TypeError("Watcher needs receivers or channel_for")
+            receivers = OneReceiver(channel_for)
+        self.receivers = receivers
         self.resources = resources or Resources(policy=SLACK_RETRY)
         self.clock = clock or (lambda: time.time())  # looked up at each call: tests may move time
         self.lease_seconds = lease_seconds
@@ -285,20 +371,36 @@ class Watcher:
     def _decide(
         self, target: Target, state: TargetState, seen: TargetReport
     ) -> tuple[TargetReport, list[Decision], History]:
-        """The findings, each rule's decision against its record, and the history with this poll."""
+        """The findings, and for each receiver that hears it, its decision against that receiver's
+        record (so each receiver is told each transition once); the history with this poll."""
         now = seen.checked_at
 
         def previous(key: str) -> AlertRecord:
             return state.records.get(key) or AlertRecord(target.name, key)
 
+        told = Told.of(state, target)
+
+        def receivers(key: str, rule: str, severity: str | None) -> list[str]:
+            """Where the routes send it (a resolve as its firing was), and whoever was told it fires:
+            they hear how it ends even when the routes no longer send it to them."""
+            severity = severity or told.severities.get(key, "")
+            labels = {"target": target.name, "rule": rule, "severity": severity}
+            names = list(self.receivers.route(target, labels))
+            return names + [name for name in told.receivers.get(key, ()) if name not in names]
+
+        reason = str(seen.source_error) if seen.source_error else None
         decisions = [
-            decide_source(
-                previous(SOURCE_KEY),
-                str(seen.source_error) if seen.source_error else None,
-                now,
-                self.config.source_failures_before_alert,
-                self.config.repeat_interval,
+            replace(
+                decide_source(
+                    previous(record_key(SOURCE_KEY, name, target)),
+                    reason,
+                    now,
+                    self.config.source_failures_before_alert,
+                    self.config.repeat_interval,
+                ),
+                receiver=name,
             )
+            for name in receivers(SOURCE_KEY, SOURCE_RULE.key, "critical")
         ]
         history = state.history
         snapshot = seen.snapshot
@@ -306,9 +408,16 @@ class Watcher:
             figures = snapshot.figures()
             figures.update(rates(figures, now, history.latest()))
             findings = evaluate(figures, target.rules, first_poll=history.latest() is None)
-            ruled = [decide(previous(f.key), f, now, self.config.repeat_interval) for f in findings]
-            holds = tuple(hold for hold in (hold_of(d, now) for d in ruled) if hold is not None)
-            seen = replace(seen, findings=tuple(findings), holds=holds)
+            ruled = [
+                replace(
+                    decide(previous(record_key(f.key, name, target)), f, now, self.config.repeat_interval),
+                    receiver=name,
+                )
+                for f in findings
+                for name in receivers(f.key, f.rule.key, f.severity)
+            ]
+            holds = {hold.key: hold for hold in (hold_of(d, now) for d in ruled) if hold is not None}
+            seen = replace(seen, findings=tuple(findings), holds=tuple(holds.values()))
             decisions += ruled
             history = history.appended(history_point(snapshot, now), self.config.history_size)
         return seen, decisions, history
@@ -322,35 +431,78 @@ class Watcher:
         source: StatsSource,
         time_left: Callable[[], float] | None = None,
     ) -> Announcement:
-        """Claim what is to be announced, send it as one message, then confirm or release the claims."""
+        """Claim what is to be announced; send each receiver one message of its own; then confirm
+        its claims, or release them if it failed (so a failing pager never re-posts to chat)."""
         quiet, claimed = self._claim(decisions, seen.checked_at, time_left)
         if not claimed:
             return quiet
+        by_receiver: dict[str, list[tuple[Decision, AlertRecord]]] = {}
+        for decision, claim in claimed:
+            by_receiver.setdefault(decision.receiver, []).append((decision, claim))
+        why = self._why(target, claimed, source)
+        notices: dict[tuple[str, str], None] = {}
+        sent: list[str] = []
+        confirm_lost: list[str] = []
+        failed: list[DeliveryError] = []
+        unexpected: Exception | None = None
+        for name, group in by_receiver.items():
+            try:
+                channel = self.receivers.channel(target, name)
+                channel.deliver(self._message(target, group, history, seen, why), self.resources)
+            except Exception as exc:
+                # Not announced: released, so the next attempt decides again (one taken over already
+                # needs no release). Whatever failed, a claimed transition is announced or released.
+                releases = [
+                    replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1)
+                    for _, claim in group
+                ]
+                with contextlib.suppress(StateConflictsError):
+                    self.store.save_all(releases)
+                if isinstance(exc, DeliveryError):
+                    failed.append(exc)
+                else:
+                    unexpected = unexpected or exc
+                continue
+            try:
+                self.store.save_all(
+                    [replace(decision.record, version=claim.version + 1) for decision, claim in group]
+                )
+            except StateConflictsError as exc:
+                # Our lease ran out while sending and another invocation took over: say so.
+                confirm_lost += [key for key in exc.keys if key not in confirm_lost]
+            sent.append(sent_by(channel))
+            notices.update(((d.notice or "", d.finding.key), None) for d, _ in group)
+        if unexpected is not None and not sent:
+            raise unexpected
+        announced = replace(
+            quiet,
+            notices=tuple(notices),
+            confirm_lost=tuple(confirm_lost),
+            sent_by="; ".join(sent) or None,
+        )
+        permanent = [exc for exc in failed if exc.permanent]
+        transient = [exc for exc in failed if not exc.permanent]
+        if transient:
+            announced = replace(announced, transient=transient[0])
+        if permanent:
+            announced = replace(announced, rejected=permanent[0])
+        return announced
+
+    def _why(
+        self, target: Target, claimed: list[tuple[Decision, AlertRecord]], source: StatsSource
+    ) -> Mapping[str, FailureSummary]:
+        """Why jobs fail, read once per poll when a retries/dead rule is announced; best effort."""
+        announced = {
+            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
+        }
+        explained = announced & set(SETS)
+        if not explained:
+            return {}
         try:
-            channel = self.channel_for(target)
-            channel.deliver(self._message(target, claimed, history, seen, source), self.resources)
-        except Exception as exc:
-            # Not announced: released, so the next attempt decides again (one taken over already
-            # needs no release). Whatever failed, a claimed transition is announced or released.
-            releases = [
-                replace(claim, claim_id=None, claim_until=0.0, version=claim.version + 1)
-                for _, claim in claimed
-            ]
-            with contextlib.suppress(StateConflictsError):
-                self.store.save_all(releases)
-            if not isinstance(exc, DeliveryError):
-                raise
-            return replace(quiet, rejected=exc) if exc.permanent else replace(quiet, transient=exc)
-        confirm_lost: tuple[str, ...] = ()
-        try:
-            self.store.save_all(
-                [replace(decision.record, version=claim.version + 1) for decision, claim in claimed]
-            )
-        except StateConflictsError as exc:
-            # Our lease ran out while posting and another invocation took over: say so.
-            confirm_lost = exc.keys
-        notices = tuple((decision.notice or "", decision.finding.key) for decision, _ in claimed)
-        return replace(quiet, notices=notices, confirm_lost=confirm_lost, sent_by=sent_by(channel))
+            return failures_of(source, explained)
+        except Exception:
+            logging.getLogger("sidekiq_watch").exception("Reading why jobs fail on %s failed", target.name)
+            return {}
 
     def _message(
         self,
@@ -358,22 +510,10 @@ class Watcher:
         claimed: list[tuple[Decision, AlertRecord]],
         history: History,
         seen: TargetReport,
-        source: StatsSource,
+        why: Mapping[str, FailureSummary],
     ) -> Message:
-        """The one message for what was claimed, with why jobs fail when a retries/dead rule is in it."""
+        """One receiver's message for what was claimed for it."""
         view = TargetView(target.name, target.web_url, seen.checked_at)
-        announced = {
-            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
-        }
-        explained = announced & set(SETS)
-        why = {}
-        if explained:  # one round trip, best effort: the alert goes out without it
-            try:
-                why = failures_of(source, explained)
-            except Exception:
-                logging.getLogger("sidekiq_watch").exception(
-                    "Reading why jobs fail on %s failed", target.name
-                )
         snapshot = seen.snapshot
         oldest = (snapshot.oldest_jobs or {}) if snapshot else {}
         running = snapshot.longest_running_job if snapshot else None
@@ -430,10 +570,13 @@ class Watcher:
             except StateConflictsError as exc:
                 lost |= set(exc.keys)
         attempted = claims[:written]
-        others += [decision.finding.key for decision, _ in attempted if decision.finding.key in lost]
-        claimed = [(decision, claim) for decision, claim in attempted if decision.finding.key not in lost]
+        # Lost claims are named by their record's key: one per receiver, and the source's own.
+        others += [decision.finding.key for decision, _ in attempted if decision.record.key in lost]
+        claimed = [(decision, claim) for decision, claim in attempted if decision.record.key not in lost]
         quiet = Announcement(
-            others_announcing=tuple(others), already_announced=tuple(already), left=len(claims) - written
+            others_announcing=tuple(dict.fromkeys(others)),
+            already_announced=tuple(dict.fromkeys(already)),
+            left=len(claims) - written,
         )
         return quiet, claimed
 
@@ -521,6 +664,34 @@ def slack_channel(settings: PollerSettings, name: str, url: Secret, channel: str
     return SlackChannel(name, url, channel, settings.slack_username, settings.slack_icon_emoji)
 
 
+@dataclass(frozen=True)
+class ConfiguredReceivers:
+    """The configuration's receivers and route; without a route, every alert goes to its target's
+    Slack webhook (or SLACK_WEBHOOK_URL's), as before routing. A dry run prints every message."""
+
+    settings: PollerSettings
+    config: WatchConfig
+    dry_run: bool = False
+    printer: PrintChannel = field(default_factory=dry_run_channel)
+
+    def route(self, target: Target, labels: Mapping[str, str]) -> tuple[str, ...]:
+        if self.config.route is None:
+            return (legacy_receiver(target),)
+        return self.config.route.receivers(labels)
+
+    def channel(self, target: Target, name: str) -> Channel:
+        if self.dry_run:
+            return self.printer
+        if name in self.config.receivers:
+            return self.config.receivers[name]
+        own = name == f"slack:{target.name}" and target.slack_webhook_url is not None
+        webhook = target.slack_webhook_url if own else self.settings.slack_webhook_url
+        if webhook is None:
+            return self.printer
+        channel = target.slack_channel or self.settings.slack_channel
+        return slack_channel(self.settings, name, webhook, channel)
+
+
 def alert_resources(
     settings: PollerSettings, *, session: requests.Session | None = None, deadline: float | None = None
 ) -> Resources:
@@ -546,23 +717,16 @@ def build_watcher(
 
     ``deadline`` (``time.monotonic()``) bounds every exchange and its retries: what the invocation has left.
     """
-    printer = dry_run_channel()
 
     def source_for(target: Target) -> StatsSource:
         return target_source(settings, target, session=session, deadline=deadline)
 
-    def channel_for(target: Target) -> Channel:
-        webhook = target.slack_webhook_url or settings.slack_webhook_url
-        if dry_run or webhook is None:
-            return printer
-        name = f"slack:{target.name}" if target.slack_webhook_url else "slack"
-        return slack_channel(settings, name, webhook, target.slack_channel or settings.slack_channel)
-
+    config = config or load_watch_config(settings)
     return Watcher(
-        config or load_watch_config(settings),
+        config,
         store or open_store(settings),
         source_for=source_for,
-        channel_for=channel_for,
+        receivers=ConfiguredReceivers(settings, config, dry_run=dry_run),
         resources=alert_resources(settings, session=session, deadline=deadline),
         lease_seconds=lease_seconds,
     )
@@ -573,4 +737,30 @@ def run_poll(
     time_left: Callable[[], float] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> PollReport:
-    return PollReport(watcher.poll_all(time_left, progress), watcher.store.description)
+    report = PollReport(watcher.poll_all(time_left, progress), watcher.store.description)
+    url = watcher.config.heartbeat_url
+    if url is None:
+        return report
+    if report.verdict() not in (Verdict.OK, Verdict.ALERTING):
+        return replace(report, heartbeat=Heartbeat.HELD_BACK)
+    return replace(report, heartbeat=send_heartbeat(url, watcher.resources))
+
+
+def send_heartbeat(url: Secret, resources: Resources) -> Heartbeat:
+    """One GET to the heartbeat URL (Healthchecks.io, Cronitor, Dead Man's Snitch, Better Stack): its
+    silence is the alarm when the watchdog stops. Its failure is logged, never raised."""
+    try:
+        address = url.reveal()
+        deliver(
+            resources.session,
+            "GET",
+            address,
+            location=f"heartbeat ({urlsplit(address).hostname or 'unknown host'})",
+            timeout=min(resources.timeout, 10.0),
+            policy=HEARTBEAT_RETRY,
+            deadline=resources.deadline,
+        )
+    except SidekiqWatchError as exc:
+        logging.getLogger("sidekiq_watch").warning("Heartbeat not sent: %s", exc)
+        return Heartbeat.FAILED
+    return Heartbeat.SENT

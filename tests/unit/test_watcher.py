@@ -16,7 +16,7 @@ from sidekiq_watch.alerts.persistence.dynamodb import DynamoDBStore
 from sidekiq_watch.alerts.rules import parse_rule
 from sidekiq_watch.channels.slack import Payload
 from sidekiq_watch.errors import DeliveryError, SourceError
-from sidekiq_watch.poll import Watcher
+from sidekiq_watch.poll import OneReceiver, Watcher
 from sidekiq_watch.settings import StatsAuth
 from sidekiq_watch.stats.snapshot import Snapshot
 from tests.support.aws import create_state_table
@@ -486,7 +486,7 @@ def test_a_claim_is_released_when_anything_fails_before_the_post(store: AlertSto
             raise RecursionError("a payload nested too deep")
         return slack
 
-    w.channel_for = notifier
+    w.receivers = OneReceiver(notifier)
     [first] = w.poll_all()
     assert first.failure is not None
     clock.advance(MINUTE)  # well inside the 120 s lease

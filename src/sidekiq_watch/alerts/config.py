@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..channels import Channel
 from ..errors import ConfigError, gather, kind_of
 from ..secrets import REFERENCE_PREFIXES, Secret, resolve_reference, validate_reference
 from ..settings import (
@@ -29,6 +30,7 @@ from ..settings import (
 )
 from ..urls import redact_url
 from .history import DEFAULT_HISTORY_SIZE
+from .routing import Route, parse_receivers, parse_route
 from .rules import Rule, parse_rule
 
 TARGET_FIELDS = {
@@ -47,7 +49,19 @@ TARGET_FIELDS = {
     "redis_username",
     "redis_password",
 }
-TOP_FIELDS = {"repeat_interval", "source_failures_before_alert", "publish_metrics", "rules", "targets"}
+TOP_FIELDS = {
+    "repeat_interval",
+    "source_failures_before_alert",
+    "publish_metrics",
+    "rules",
+    "targets",
+    "receivers",
+    "route",
+    "heartbeat_url",
+}
+# The receivers alerts had before routing, by these names: the webhook of SLACK_WEBHOOK_URL (or the
+# dry run), and a target's own slack_webhook_url. Their alert state keeps its old keys.
+DEFAULT_RECEIVER = "slack"
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,9 @@ class WatchConfig:
     source_failures_before_alert: int = 2
     history_size: int = DEFAULT_HISTORY_SIZE
     publish_metrics: MetricsDetail = "none"
+    receivers: Mapping[str, Channel] = field(default_factory=dict)
+    route: Route | None = None  # None: every alert to its target's Slack webhook, as before routing
+    heartbeat_url: Secret | None = None  # a dead man's switch, called after every poll that completed
 
 
 def _positive_int(value: object, where: str) -> int:
@@ -259,12 +276,52 @@ def load_watch_config(
         if problems:
             raise ConfigError(problems)
         targets = tuple(target for target in found if target is not None)
+    receivers = parse_receivers(document["receivers"]) if "receivers" in document else {}
+    route = None
+    if "route" in document:
+        implicit = {DEFAULT_RECEIVER} | {f"slack:{t.name}" for t in targets if t.slack_webhook_url}
+        route = with_target_webhooks(parse_route(document["route"], set(receivers) | implicit), targets)
+    elif receivers:
+        raise ConfigError("route: receivers are named but no route says which alerts they hear")
+    heartbeat = _heartbeat(document.get("heartbeat_url"))
     return WatchConfig(
         targets,
         repeat_interval=repeat,
         source_failures_before_alert=failures,
         publish_metrics=metrics_detail,
+        receivers=receivers,
+        route=route,
+        heartbeat_url=heartbeat,
     )
+
+
+def _heartbeat(raw: object) -> Secret | None:
+    """An http(s) URL (often a secret itself: whoever has it can fake the watchdog's heartbeat)."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ConfigError(f"heartbeat_url: expected a URL or a secret reference, got {kind_of(raw)}")
+    problem = validate_reference("heartbeat_url", raw)
+    if problem:
+        raise ConfigError(problem)
+    if not raw.startswith((*REFERENCE_PREFIXES, "https://", "http://")):
+        raise ConfigError("heartbeat_url: expected https://…, ssm:/… or secretsmanager:… (value not shown)")
+    return Secret("heartbeat_url", raw)
+
+
+def with_target_webhooks(route: Route, targets: tuple[Target, ...]) -> Route:
+    """A target's own slack_webhook_url keeps taking its alerts: a first route to its own receiver."""
+    own = tuple(
+        Route(f"slack:{t.name}", (("target", fnmatch_literal(t.name)),))
+        for t in targets
+        if t.slack_webhook_url
+    )
+    return replace(route, routes=own + route.routes) if own else route
+
+
+def fnmatch_literal(text: str) -> str:
+    """A glob matching exactly ``text`` (a target name may hold ``*``, ``?`` or ``[``)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def env_target(settings: PollerSettings, rules: tuple[Rule, ...]) -> Target:

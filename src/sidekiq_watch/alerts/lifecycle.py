@@ -56,6 +56,7 @@ class Decision:
     notice: Notice | None
     previous: AlertRecord
     record: AlertRecord
+    receiver: str = "slack"  # who is to hear it: each receiver has its own record
 
     @property
     def changes_state(self) -> bool:
