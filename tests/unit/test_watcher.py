@@ -493,3 +493,37 @@ def test_a_claim_is_released_when_anything_fails_before_the_post(store: AlertSto
     [second] = w.poll_all()
     assert second.announced.notices == (("firing", "retries > 50"),)
     assert len(slack.sent) == 1
+
+
+def test_a_lost_claim_on_the_source_alert_posts_nothing(store: AlertStore, clock: Clock) -> None:
+    """Another invocation claimed 'cannot read Sidekiq stats' first: this one must not post it too.
+    (The source alert's record key is not its finding's key; the lost claim was once missed.)"""
+    from sidekiq_watch.alerts.lifecycle import SOURCE_KEY, AlertRecord
+    from sidekiq_watch.alerts.persistence.base import save_each
+    from sidekiq_watch.alerts.persistence.exceptions import StateConflictError
+
+    class LosesTheSourceClaim:
+        description = store.description
+
+        def load(self, target: str) -> Any:
+            return store.load(target)
+
+        def save(self, record: AlertRecord) -> None:
+            if record.key == SOURCE_KEY and record.claim_id is not None:
+                raise StateConflictError(record.target, record.key)
+            store.save(record)
+
+        def save_all(self, records: Any) -> None:
+            save_each(self, records)  # type: ignore[arg-type]
+
+        def save_history(self, target: str, history: Any) -> None:
+            store.save_history(target, history)
+
+    sidekiq, slack = Sidekiq(retries=0), Slack()
+    sidekiq.error = SourceError("timeout", "GET stats", "timed out")
+    w = watcher(LosesTheSourceClaim(), sidekiq, slack, clock)  # type: ignore[arg-type]
+    w.poll_all()
+    clock.advance(MINUTE)
+    [report] = w.poll_all()  # the second failure fires it; the claim is lost to another invocation
+    assert slack.sent == []
+    assert report.announced.others_announcing == ("source == 0",)
