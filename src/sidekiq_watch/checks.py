@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
 from .alerts.config import Target, WatchConfig, load_watch_config
-from .alerts.lifecycle import AlertRecord, decide, hold_of
+from .alerts.lifecycle import SOURCE_RULE, AlertRecord, decide, hold_of
 from .alerts.messages import format_duration
 from .alerts.persistence import AlertStore
 from .alerts.rules import evaluate, left_out
+from .channels import Channel
 from .channels.message import Message, Paragraph, Severity, bold, code, plain
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
-from .poll import alert_resources, open_store, slack_channel, target_source
+from .poll import ConfiguredReceivers, alert_resources, open_store, slack_channel, target_source
 from .secrets import Secret
 from .settings import BatchSettings, PollerSettings
 from .stats.snapshot import FIGURES
@@ -52,6 +53,7 @@ class TargetCheck:
     figures: dict[str, float] = field(default_factory=dict)  # every figure the source gave
     unseen: tuple[str, ...] = ()  # figures this source cannot give
     left_out: tuple[str, ...] = ()  # bundled rules left out for this source (their figure unseen)
+    reaches: dict[str, list[str]] = field(default_factory=dict)  # "rule (severity)" -> receivers
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class TargetCheck:
             "rules": self.rows,
             "figures": self.figures,
             "unseen": list(self.unseen),
+            "reaches": self.reaches,
             "left_out": list(self.left_out),
         }
 
@@ -71,6 +74,7 @@ class TargetCheck:
 class CheckReport:
     checks: list[Check] = field(default_factory=list)
     targets: list[TargetCheck] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)  # the routing tree in words
 
     @property
     def ok(self) -> bool:
@@ -234,7 +238,22 @@ def run_check(
             report.targets.append(future.result())
             if progress:
                 progress(f"read {index}/{len(futures)} targets")
+    receivers = ConfiguredReceivers(settings, config)
+    report.routes = config.route.lines() if config.route else []
+    for target, checked in zip(config.targets, report.targets, strict=True):
+        checked.reaches = reaches(target, receivers)
     return report
+
+
+def reaches(target: Target, receivers: ConfiguredReceivers) -> dict[str, list[str]]:
+    """Which receivers each rule of the target reaches, at each severity it can fire with."""
+    found: dict[str, list[str]] = {}
+    for rule in (SOURCE_RULE, *target.rules):
+        for level, at in (("warning", rule.warning), ("critical", rule.critical)):
+            if at is not None:
+                labels = {"target": target.name, "rule": rule.key, "severity": level}
+                found[f"{rule.key} ({level})"] = list(receivers.route(target, labels))
+    return found
 
 
 def sample_message(destination: str, when: datetime | None = None) -> Message:
@@ -260,7 +279,7 @@ def sample_message(destination: str, when: datetime | None = None) -> Message:
 
 
 def notify_targets(settings: PollerSettings, session: requests.Session, only: str | None) -> list[Check]:
-    """A clearly marked test message to every Slack webhook the poller would use."""
+    """A clearly marked test message to every Slack webhook and receiver the poller would use."""
     results: list[Check] = []
     try:
         config: WatchConfig | None = load_watch_config(settings)
@@ -274,18 +293,32 @@ def notify_targets(settings: PollerSettings, session: requests.Session, only: st
     for target in config.targets if config else ():
         if target.slack_webhook_url is not None:
             destinations[f"slack:{target.name}"] = (target.slack_webhook_url, target.slack_channel)
-    for name, (secret, channel) in destinations.items():
-        if only and only != name:
+    channels: dict[str, Channel] = {
+        name: slack_channel(settings, name, secret, channel)
+        for name, (secret, channel) in destinations.items()
+    }
+    for name, receiver in (config.receivers if config else {}).items():
+        channels[f"receiver:{name}"] = receiver
+    resources = alert_resources(settings, session=session)
+    for name, receiver in channels.items():
+        if only and only not in (name, name.removeprefix("receiver:")):
             continue
+        message = sample_message(name)
         try:
-            slack_channel(settings, name, secret, channel).deliver(
-                sample_message(name), alert_resources(settings, session=session)
-            )
+            receiver.deliver(message, resources)
+            if receiver.kind in PAGERS:  # a pager's test is an incident: resolved at once
+                receiver.deliver(replace(message, severity=Severity.OK), resources)
         except SidekiqWatchError as exc:
             results.append(Check("notify", name, False, str(exc)))
         else:
-            results.append(Check("notify", name, True, "sent"))
+            results.append(
+                Check("notify", name, True, "sent" + (", then resolved" if receiver.kind in PAGERS else ""))
+            )
     return results
+
+
+# Receivers that open an incident per alert: their test is triggered, then resolved.
+PAGERS = ("pagerduty", "opsgenie")
 
 
 def notify_batch_channels(settings: BatchSettings, only: str | None) -> list[Check]:

@@ -126,13 +126,14 @@ def _parser() -> argparse.ArgumentParser:
 
     notify = commands.add_parser(
         "test-notify",
-        help="send a clearly marked test message to Slack and every batch channel",
+        help="send a clearly marked test message to Slack, every receiver and every batch channel",
         description="Sends a test message, marked as such, to every Slack webhook the poller uses (global "
-        "and per target) and a test batch event to every channel of BATCH_CONFIG, and reports each outcome. "
+        "and per target) and every receiver of the configuration (a pager's test is triggered, then "
+        "resolved), and a test batch event to every channel of BATCH_CONFIG, and reports each outcome. "
         "Exit status 0 when every one was delivered, 3 otherwise.",
     )
     notify.add_argument(
-        "--channel", metavar="NAME", help="only this one: slack, slack:TARGET or batch:CHANNEL"
+        "--channel", metavar="NAME", help="only this one: slack, slack:TARGET, receiver:NAME or batch:CHANNEL"
     )
     notify.add_argument(
         "--config", metavar="FILE_OR_SSM", help="targets and rules document (SIDEKIQ_WATCH_CONFIG)"
@@ -397,6 +398,13 @@ def _print_check(report: CheckReport, out: Any) -> None:
                 f"  bundled rules left out here (their figure is not seen): {', '.join(target.left_out)}",
                 file=out,
             )
+    if report.routes:
+        print("\nroutes (first match wins unless continue):", file=out)
+        print("\n".join(f"  {line}" for line in report.routes), file=out)
+        for target in report.targets:
+            print(f"\n{target.name}: who hears what", file=out)
+            for rule, names in target.reaches.items():
+                print(f"  {rule} -> {', '.join(names) or 'nobody'}", file=out)
     code, words = VERDICTS[report.verdict()]
     print(f"\n{paint(words, GREEN if code == EXIT_OK else RED)}", file=out)
 

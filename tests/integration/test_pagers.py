@@ -4,6 +4,9 @@ retried, 429 retried."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from sidekiq_watch.alerts.history import History
@@ -14,6 +17,7 @@ from sidekiq_watch.channels import Resources, build_channel
 from sidekiq_watch.channels.message import Message
 from sidekiq_watch.errors import DeliveryError
 from sidekiq_watch.http import RetryPolicy
+from tests.conftest import EVENTS
 from tests.support.pagers import opsgenie, pagerduty
 
 pytestmark = pytest.mark.integration
@@ -93,3 +97,34 @@ def test_opsgenie_422_is_permanent_and_a_wrong_key_never_retried() -> None:
         assert "og-s3cr3t" not in str(refused.value)
         assert "wrong" not in str(refused.value)
         assert len(og.server.received) == 1
+
+
+def test_check_prints_the_routes_and_test_notify_pages_then_resolves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sidekiq_watch.cli import EXIT_OK, main
+
+    with pagerduty() as pd:
+        document = {
+            "receivers": [
+                {"name": "chat", "print": {}},
+                {"name": "pager", "pagerduty": {"routing_key": ROUTING_KEY, "url": f"{pd.url}/v2/enqueue"}},
+            ],
+            "route": {
+                "receiver": "chat",
+                "routes": [{"match": {"severity": "critical"}, "receiver": "pager"}],
+            },
+            "rules": [{"figure": "retries", "warning": 50, "critical": 100}],
+        }
+        (tmp_path / "watch.json").write_text(json.dumps(document))
+        monkeypatch.setenv("SIDEKIQ_WATCH_CONFIG", str(tmp_path / "watch.json"))
+        monkeypatch.setenv("SIDEKIQ_STATS_URL", str(EVENTS / "stats" / "handwritten.json"))
+        monkeypatch.setenv("STATE_FILE", str(tmp_path / "state.json"))
+        main(["check"])
+        out = capsys.readouterr().out
+        assert "severity=critical -> pager" in out
+        assert "retries > 50/100 (warning) -> chat" in out
+        assert "retries > 50/100 (critical) -> pager" in out
+        assert main(["test-notify", "--channel", "receiver:pager"]) == EXIT_OK
+    assert [event["event_action"] for event in pd.accepted] == ["trigger", "resolve"]
+    assert pd.accepted[0]["dedup_key"] == pd.accepted[1]["dedup_key"]

@@ -149,3 +149,24 @@ def test_every_sidekiq_watch_command_in_the_readme_runs(
             monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
         status = main(words[1:])
         assert status in (0, 1), (command, status, capsys.readouterr().err[-500:])
+
+
+def test_the_readme_s_routing_example_is_a_valid_document() -> None:
+    """Chat for warnings, the pager for critical ones: the team's routing the README shows."""
+    import yaml
+
+    section = README[README.index("## Configure") :]
+    [example] = [block for block in re.findall(r"```yaml\n(.*?)```", section, re.S) if "receivers:" in block]
+    config = load_watch_config(
+        load_poller_settings(
+            {"SIDEKIQ_STATS_URL": "https://a.example/stats", "SIDEKIQ_WATCH_CONFIG": "watch.yaml"}
+        ),
+        yaml.safe_load(example),
+        "README",
+    )
+    assert config.route is not None
+    labels = {"target": "a.example", "rule": "retries > 50", "severity": "critical"}
+    assert config.route.receivers(labels) == ("pager",)
+    assert config.route.receivers({**labels, "severity": "warning"}) == ("ops-chat",)
+    assert config.heartbeat_url is not None
+    assert config.targets[0].rules[0].hold_for == 900.0
