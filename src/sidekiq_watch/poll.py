@@ -49,9 +49,9 @@ from .errors import ConfigError, DeliveryError, SidekiqWatchError, SourceError
 from .http import RetryPolicy, deliver
 from .secrets import Secret
 from .settings import PollerSettings, default_state_file
-from .stats.failures import SETS, FailureSummary
+from .stats.failures import EXPLAINED_BY, SETS, FailureSummary
 from .stats.snapshot import Snapshot
-from .stats.sources import StatsSource, failures_of, make_source
+from .stats.sources import ReadsSinceLastPoll, StatsSource, failures_of, make_source
 from .verdict import Verdict
 
 MAX_HISTORY_QUEUES = 50
@@ -344,12 +344,27 @@ class Watcher:
         seen = TargetReport(target=target.name, checked_at=self.clock())
         try:
             source = self.source_for(target)
-            # The source first: if the state then cannot be loaded, the figures are still reported.
+            # The state first, for the previous poll's time (deaths since then are counted in the same
+            # round trip as every figure); if it cannot be loaded, the figures are still read and
+            # reported before the poll fails.
+            state: TargetState | None = None
+            unloaded: SidekiqWatchError | None = None
             try:
-                seen = replace(seen, snapshot=checked(source.read(), source.location))
+                state = self.store.load(target.name)
+            except SidekiqWatchError as exc:
+                unloaded = exc
+            previous = state.history.latest() if state is not None else None
+            try:
+                read = (
+                    source.read_since(previous.at if previous else None)
+                    if isinstance(source, ReadsSinceLastPoll)
+                    else source.read()
+                )
+                seen = replace(seen, snapshot=checked(read, source.location))
             except SourceError as exc:
                 seen = replace(seen, source_error=exc)
-            state = self.store.load(target.name)
+            if state is None:
+                raise unloaded or SidekiqWatchError(f"{target.name}: alert state unavailable")
             seen, decisions, history = self._decide(target, state, seen)
             if time_left is not None and time_left() < MIN_ANNOUNCE_SECONDS:
                 left = sum(1 for d in decisions if d.notice is not None)
@@ -495,7 +510,7 @@ class Watcher:
         announced = {
             d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
         }
-        explained = announced & set(SETS)
+        explained = {EXPLAINED_BY.get(figure, figure) for figure in announced} & set(SETS)
         if not explained:
             return {}
         try:

@@ -349,7 +349,8 @@ class PollerSettings(SharedSettings):
         "The watch configuration document (targets and rules, YAML or JSON): a file path, ssm:/name, or "
         "the JSON document itself ({...}). Default: the bundled rules (retries > 50, processes < 1 or "
         "where heartbeats are read live_processes < 1, stalled > 0, scheduled_overdue_seconds > 300, "
-        "redis_evicts > 0, redis_memory_percent warning 80 critical 95) for SIDEKIQ_STATS_URL.",
+        "redis_evicts > 0, redis_memory_percent warning 80 critical 95, redis_evicted_keys > 0, "
+        "dead_added warning > 0) for SIDEKIQ_STATS_URL.",
     )
     state_table: str | None = variable(
         "STATE_TABLE", _as_text, "DynamoDB table holding alert state. Unset: a local file (see STATE_FILE)."

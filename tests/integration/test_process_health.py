@@ -60,6 +60,29 @@ def test_the_job_running_longest_is_timed_and_named(sidekiq: RealSidekiq) -> Non
     assert source.read().longest_running_job == "SlowJob in default"
 
 
+def test_deaths_at_the_dead_set_cap_are_counted_though_its_size_stays(sidekiq: RealSidekiq) -> None:
+    """sidekiq#6827: at its cap the dead set trims its oldest as each job dies, so `dead` no longer
+    moves while jobs keep dying; `dead_added` counts them by their death time."""
+    import redis
+
+    redis.Redis(port=sidekiq.redis_port).delete("dead")
+    sidekiq.control("/dead_max?count=4")
+    sidekiq.fail_jobs(10)
+    sidekiq.control("/kill?count=6")  # the set fills to its cap
+    source = RedisStatsSource(sidekiq.redis_url, StatsAuth(), timeout=5)
+    at_cap = source.read().dead
+    assert at_cap is not None
+    assert 0 < at_cap <= 4
+    previous_poll = time.time()
+    time.sleep(0.05)
+    sidekiq.control("/kill?count=3")  # three more die
+    snapshot = source.read_since(previous_poll)
+    assert snapshot.dead == at_cap  # the size did not move
+    assert snapshot.dead_added == 3
+    assert source.read().dead_added is None  # without a previous poll: not counted, not zero
+    sidekiq.clear_retries()
+
+
 def test_a_quieted_process_is_counted_quiet_and_still_live(sidekiq: RealSidekiq) -> None:
     assert read(sidekiq) == (1, 1, 0)
     assert sidekiq.worker is not None
@@ -114,3 +137,15 @@ def test_a_redis_that_evicts_under_memory_pressure_is_told(sidekiq: RealSidekiq)
     assert snapshot.redis_evicts == 1
     assert snapshot.redis_memory_percent is not None
     assert snapshot.redis_memory_percent > 80
+    # The evictions since the previous poll: the growth of INFO stats' evicted_keys.
+    from sidekiq_watch.alerts.history import Point, rates
+
+    before = snapshot.redis_evicted_keys_total
+    assert before is not None
+    for index in range(64, 96):
+        client.set(f"filler:{index}", b"x" * 65536)
+    after = source.read().redis_evicted_keys_total
+    assert after is not None
+    assert after > before
+    grown = rates({"redis_evicted_keys_total": after}, 2.0, Point(1.0, {"redis_evicted_keys_total": before}))
+    assert grown["redis_evicted_keys"] == after - before

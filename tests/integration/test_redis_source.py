@@ -236,3 +236,39 @@ def test_the_job_running_longest_is_timed_and_named(server: RedisServer, suffix:
     snapshot = RedisStatsSource(server.url, StatsAuth(), timeout=2).read()
     assert snapshot.longest_running_seconds == pytest.approx(5400, abs=2)
     assert snapshot.longest_running_job == "ImportJob in imports"
+
+
+def test_an_http_target_with_a_read_only_redis_url_sees_the_lost_jobs_figures(server: RedisServer) -> None:
+    """Issue 25: an HTTP endpoint cannot tell heartbeats, deaths or Redis's memory; its redis_url can."""
+    from sidekiq_watch.stats.sources import make_source
+    from tests.support.servers import json_reply, local_server
+
+    r: Any = server.client()
+    sidekiq_layout(r)
+    previous_poll = time.time() - 60
+    r.zadd("dead", {json.dumps({"jid": f"died{i}"}): time.time() - 5 for i in range(3)})
+    handwritten = {"enqueued": 3, "queues": {"default": 2, "mailers": 1}, "retries": 51}
+    with local_server(lambda request: json_reply(handwritten)) as app:
+        plain = make_source(f"{app.url}/stats", StatsAuth(), timeout=2)
+        assert plain.read().live_processes is None  # the endpoint alone cannot tell
+        source = make_source(f"{app.url}/stats", StatsAuth(), timeout=2, detail_url=server.url)
+        from sidekiq_watch.stats.sources import ReadsSinceLastPoll
+
+        assert isinstance(source, ReadsSinceLastPoll)
+        snapshot = source.read_since(previous_poll)
+    assert (snapshot.retries, snapshot.enqueued) == (51, 3)  # the endpoint's own figures
+    assert snapshot.live_processes == 1
+    assert snapshot.dead_added == 4  # the layout's one death and three more, all within the minute
+    assert snapshot.redis_evicts == 0
+    assert snapshot.redis_evicted_keys_total == 0
+
+
+def test_an_unreadable_redis_url_leaves_its_figures_out_and_keeps_the_endpoint_s(tmp_path: Path) -> None:
+    from sidekiq_watch.stats.sources import make_source
+    from tests.support.servers import json_reply, local_server
+
+    with local_server(lambda request: json_reply({"enqueued": 0, "queues": {}, "retries": 7})) as app:
+        source = make_source(f"{app.url}/stats", StatsAuth(), timeout=1, detail_url="redis://127.0.0.1:9/0")
+        snapshot = source.read_since(None)  # type: ignore[attr-defined]
+    assert snapshot.retries == 7
+    assert snapshot.live_processes is None

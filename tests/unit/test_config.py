@@ -15,6 +15,8 @@ BUNDLED_BESIDE_RETRIES = [
     "scheduled_overdue_seconds > 300",
     "redis_evicts > 0",
     "redis_memory_percent > 80/95",
+    "redis_evicted_keys > 0",
+    "dead_added > 0",
 ]
 
 

@@ -9,6 +9,9 @@ SPARKS = "▁▂▃▄▅▆▇█"
 DEFAULT_HISTORY_SIZE = 24
 # Counters Sidekiq only ever increases (until someone resets the stats), and their rate names.
 COUNTERS = {"failed": "failed_per_minute", "processed": "processed_per_minute"}
+# Counters whose growth since the previous poll is the figure (not a rate): a counter that went back
+# (Redis restarted) counts from zero.
+GROWTH = {"redis_evicted_keys_total": "redis_evicted_keys"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ def rates(figures: Mapping[str, float], now: float, previous: Point | None) -> d
             delta = figures[counter] - previous.figures[counter]
             if delta >= 0:
                 found[rate_name] = delta / minutes
+    for counter, name in GROWTH.items():
+        if counter in figures and counter in previous.figures:
+            grown = figures[counter] - previous.figures[counter]
+            found[name] = grown if grown >= 0 else figures[counter]
     if all(name in figures for name in ("enqueued", "busy")) and "processed_per_minute" in found:
         idle = figures["busy"] == 0 and found["processed_per_minute"] == 0
         found["stalled"] = 1.0 if idle and figures["enqueued"] > 0 else 0.0

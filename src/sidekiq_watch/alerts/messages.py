@@ -15,7 +15,7 @@ from itertools import chain, zip_longest
 from urllib.parse import quote
 
 from ..channels.message import Alert, Link, Message, Paragraph, Severity, Span, Text, bold, code, link, plain
-from ..stats.failures import FailureSummary
+from ..stats.failures import EXPLAINED_BY, FailureSummary
 from .history import History, sparkline
 from .lifecycle import Decision, Notice
 
@@ -39,6 +39,7 @@ HEADERS: dict[Notice, str] = {
 WEB_TABS = {
     "retries": ("retries", "Retries"),
     "dead": ("morgue", "Dead"),
+    "dead_added": ("morgue", "Dead"),
     "scheduled": ("scheduled", "Scheduled"),
     "busy": ("busy", "Busy"),
     "processes": ("busy", "Busy"),
@@ -203,7 +204,8 @@ def _line(
     if finding.rule.description:
         spans.append(plain(f"\n{finding.rule.description}"))
     if decision.notice != "resolved":
-        spans += _why(why.get(finding.rule.figure)) + _named_job(finding.subject, named_jobs or {})
+        figure = EXPLAINED_BY.get(finding.rule.figure, finding.rule.figure)
+        spans += _why(why.get(figure)) + _named_job(finding.subject, named_jobs or {})
         advice = WHAT_TO_DO.get(finding.rule.figure)
         if advice:
             spans.append(plain(f"\n\u27a1\ufe0f {advice}"))
@@ -219,6 +221,8 @@ WHAT_TO_DO = {
     "scheduled_overdue_seconds": "Nothing enqueues scheduled jobs: start a Sidekiq process (its scheduler).",
     "retry_overdue_seconds": "Nothing enqueues due retries: start a Sidekiq process (its scheduler).",
     "redis_evicts": "Redis may evict Sidekiq's keys (jobs lost): set maxmemory-policy noeviction.",
+    "redis_evicted_keys": "Redis evicted keys, perhaps Sidekiq's jobs: set noeviction, raise maxmemory.",
+    "dead_added": "Jobs died after their last retry: see the Dead tab (it keeps only the newest 10,000).",
     "redis_memory_percent": "Sidekiq's Redis is filling up: raise maxmemory or clear the dead set.",
     "longest_running_seconds": "A job holds its thread far too long: look at it (TTIN dumps the threads).",
 }

@@ -30,7 +30,10 @@ COMPARATORS: dict[str, Callable[[float, float], bool]] = {
 Status = Literal["firing", "ok", "unknown"]
 Severity = Literal["warning", "critical"]
 # Figures that compare two polls (alerts/history.py): unknown until there is a previous poll.
-RATE_FIGURES = ("failed_per_minute", "processed_per_minute", "stalled")
+RATE_FIGURES = ("failed_per_minute", "processed_per_minute", "stalled", "redis_evicted_keys", "dead_added")
+# A bundled rule on a figure counted since the previous poll is left out where the source does not
+# give the figure read with it every poll (only Redis sources count deaths and evictions).
+COUNTED_WITH = {"redis_evicted_keys": "redis_evicted_keys_total", "dead_added": "live_processes"}
 # A source that cannot tell says nothing of these (no "cannot evaluate"): a bundled rule watches for a
 # stalled Sidekiq wherever the source can see it, and stays silent on a hand-written endpoint.
 SILENT_WHEN_ABSENT = ("stalled",)
@@ -156,7 +159,9 @@ def evaluate(
 def left_out(rule: Rule, figures: Mapping[str, float]) -> bool:
     """Whether a bundled rule is left out for a source: its figure absent, or superseded."""
     if rule.figure in RATE_FIGURES:
-        return False  # absent on a first poll only: told apart by ``first_poll``
+        # Absent on a first poll: told apart by ``first_poll``; or never, from a source that cannot count it.
+        companion = COUNTED_WITH.get(rule.figure)
+        return companion is not None and companion not in figures
     replacement = SUPERSEDED_WHEN_PRESENT.get(rule.figure)
     return rule.figure not in figures or (replacement is not None and replacement in figures)
 

@@ -18,6 +18,8 @@ GROUPS_SHOWN = 3
 MESSAGE_CHARS = 120
 # Sidekiq's sorted sets that "why" reads, by the figure that counts them.
 SETS = {"retries": "retry", "dead": "dead"}
+# Figures explained by another's set: deaths since the last poll are the dead set's newest entries.
+EXPLAINED_BY = {"dead_added": "dead"}
 
 
 @dataclass(frozen=True)

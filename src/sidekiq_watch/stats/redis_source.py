@@ -1,9 +1,10 @@
 """Sidekiq's figures read straight from its Redis, computed as ``Sidekiq::Stats`` does.
 
-Two pipelined round trips: counters, sorted-set sizes and the process/queue sets first; then
-each process's heartbeat and busy count and each queue's length and oldest job. Only
-read-only commands (GET, ZCARD, SMEMBERS, HMGET, LLEN, LINDEX, and ZREVRANGE for why jobs
-fail), never KEYS, so a read-only ACL user suffices (docs/configuration.md has the line).
+Two pipelined round trips: counters, sorted-set sizes, the process/queue sets, Redis's INFO
+(memory, evictions) and the deaths since the previous poll first; then each process's heartbeat
+and busy count and each queue's length and oldest job. Only read-only commands (GET, ZCARD,
+ZCOUNT, ZRANGE, SMEMBERS, HMGET, HGETALL, LLEN, LINDEX, INFO, and ZREVRANGE for why jobs fail),
+never KEYS, so a read-only ACL user suffices (docs/configuration.md has the line).
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
+def _evicted_keys(stats: Any) -> int | None:
+    """INFO stats' evicted_keys; absent when INFO was refused or a server hides it."""
+    value = stats.get("evicted_keys") if isinstance(stats, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _int(value: bytes | str | int | None) -> int:
     try:
         return int(value or 0)
@@ -137,6 +144,11 @@ class RedisStatsSource:
         return client
 
     def read(self) -> Snapshot:
+        return self.read_since(None)
+
+    def read_since(self, previous: float | None) -> Snapshot:
+        """The figures; with the previous poll's time, also the jobs that died since (one ZCOUNT in
+        the same pipeline: the dead set's size stops moving at its cap, its death times do not)."""
         import redis
 
         key = self._key
@@ -159,10 +171,15 @@ class RedisStatsSource:
                 first.zrange(key(name), 0, 0, withscores=True)
                 commands.append("ZRANGE?")
             first.info("memory")
-            commands.append("INFO?")
+            first.info("stats")
+            commands += ["INFO?", "INFO?"]
+            if previous is not None:
+                first.zcount(key("dead"), f"({previous!r}", "+inf")
+                commands.append("ZCOUNT?")
             answers = self._run(first, commands)
             processed, failed, scheduled, retries, dead, process_keys, queue_names = answers[:7]
-            next_scheduled, next_retry, memory = answers[7:]
+            next_scheduled, next_retry, memory, stats = answers[7:11]
+            died = answers[11] if previous is not None else None
             processes = sorted(_text(p) for p in process_keys)
             queues = sorted(_text(q) for q in queue_names)
             second = client.pipeline(transaction=False)
@@ -244,6 +261,8 @@ class RedisStatsSource:
             retry_overdue_seconds=_overdue(next_retry, now),
             redis_memory_percent=_memory_percent(memory),
             redis_evicts=_evicts(memory),
+            redis_evicted_keys_total=_evicted_keys(stats),
+            dead_added=None if died is None else _int(died),
             quiet_processes=sum(1 for quiet in live if _text(quiet or b"") == "true"),
             enqueued=sum(sizes.values()),
             scheduled=_int(scheduled),

@@ -22,7 +22,9 @@ FIGURES = (
     "retry_overdue_seconds",
     "redis_memory_percent",
     "redis_evicts",
+    "redis_evicted_keys_total",
     "longest_running_seconds",
+    "dead_added",
 )
 
 # Redis counts are signed 64-bit: a larger figure is no Sidekiq's, and would overflow as a float.
@@ -54,6 +56,12 @@ class Snapshot:
     retry_overdue_seconds: float | None = None
     redis_memory_percent: float | None = None  # used_memory / maxmemory x 100 (absent without a limit)
     redis_evicts: int | None = None  # 1 when maxmemory-policy may evict Sidekiq's keys
+    redis_evicted_keys_total: int | None = (
+        None  # INFO stats evicted_keys: every key evicted since Redis started
+    )
+    # Jobs that entered the dead set since the previous poll (by their death time): counts on at the
+    # dead set's cap, where its size no longer moves. Absent on a first poll.
+    dead_added: int | None = None
     # How long the oldest job now running has run (0 when none runs), and which: not a figure.
     longest_running_seconds: float | None = None
     longest_running_job: str | None = None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 import requests
@@ -23,6 +24,8 @@ from .failures import FailureSummary
 from .shapes import parse_stats
 from .snapshot import Snapshot
 
+log = logging.getLogger("sidekiq_watch")
+
 # A GET is safe to repeat, but the poll must stay well inside its schedule: one retry at most.
 STATS_RETRY = RetryPolicy(attempts=2, backoff_seconds=0.5, max_retry_after_seconds=5.0)
 
@@ -33,6 +36,13 @@ class StatsSource(Protocol):
     location: str
 
     def read(self) -> Snapshot: ...
+
+
+@runtime_checkable
+class ReadsSinceLastPoll(Protocol):
+    """A source that can count what happened since the previous poll (deaths), given its time."""
+
+    def read_since(self, previous: float | None) -> Snapshot: ...
 
 
 def failures_of(source: StatsSource, figures: Iterable[str]) -> dict[str, FailureSummary]:
@@ -82,6 +92,22 @@ class DataStatsSource:
         return parse_stats(_decode_json(raw, self.location), self.location)
 
 
+# What only Sidekiq's Redis tells: an HTTP target with a read-only redis_url takes these from it.
+REDIS_ONLY = (
+    "live_processes",
+    "quiet_processes",
+    "scheduled_overdue_seconds",
+    "retry_overdue_seconds",
+    "redis_memory_percent",
+    "redis_evicts",
+    "redis_evicted_keys_total",
+    "longest_running_seconds",
+    "longest_running_job",
+    "dead_added",
+    "oldest_jobs",
+)
+
+
 class HttpStatsSource:
     """A JSON endpoint over HTTP(S), with optional Basic or token auth."""
 
@@ -99,7 +125,7 @@ class HttpStatsSource:
     ) -> None:
         self.url = url
         self.deadline = deadline
-        self.detail = detail  # a read-only Redis source, for why jobs fail
+        self.detail = detail  # a read-only Redis source: why jobs fail, and the figures of lost jobs
         self.auth = auth
         self.timeout = timeout
         self.session = session or new_session()
@@ -119,6 +145,26 @@ class HttpStatsSource:
                 token = f"Bearer {token}"
             return {"headers": {self.auth.token_header: token, "Accept": "application/json"}}
         return {}
+
+    def read_since(self, previous: float | None) -> Snapshot:
+        """The endpoint's figures; with a read-only ``redis_url``, also those only Redis has (lost
+        jobs, heartbeats, memory), best effort: an unreadable Redis leaves them absent, and says so."""
+        snapshot = self.read()
+        if self.detail is None:
+            return snapshot
+        try:
+            if isinstance(self.detail, ReadsSinceLastPoll):
+                found = self.detail.read_since(previous)
+            else:
+                found = self.detail.read()
+        except SourceError as exc:
+            log.warning(
+                "%s: its redis_url cannot be read, figures only Redis has are left out: %s",
+                self.location,
+                exc,
+            )
+            return snapshot
+        return replace(snapshot, **{name: getattr(found, name) for name in REDIS_ONLY})
 
     def read(self) -> Snapshot:
         kwargs = self._auth_kwargs()

@@ -46,6 +46,15 @@ control = lambda do |env|
     Integer(req.params.fetch("count", "1")).times { |i| FailingJob.perform_in(3600, i) }
   when "/kill"
     Sidekiq::RetrySet.new.first(Integer(req.params.fetch("count", "1"))).each(&:kill)
+  when "/dead_max"
+    # The dead set's cap (10,000 by default), where each version reads it when it trims.
+    cap = Integer(req.params.fetch("count"))
+    if Sidekiq.respond_to?(:default_configuration)
+      Sidekiq.default_configuration[:dead_max_jobs] = cap # 8.x
+      Sidekiq::Config::DEFAULTS[:dead_max_jobs] = cap # 7.x trims by the defaults
+    else
+      Sidekiq.options[:dead_max_jobs] = cap # 6.x
+    end
   when "/park"
     queue = req.params.fetch("queue", "parked")
     Integer(req.params.fetch("count", "1")).times { |i| Sidekiq::Client.push("class" => "FailingJob", "queue" => queue, "args" => [i]) }
