@@ -19,6 +19,7 @@ from .alerts.lifecycle import SOURCE_RULE, AlertRecord, decide, hold_of
 from .alerts.messages import format_duration
 from .alerts.persistence import AlertStore
 from .alerts.rules import evaluate, left_out
+from .alerts.silences import Quieter
 from .channels import Channel
 from .channels.message import Message, Paragraph, Severity, bold, code, plain
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
@@ -75,6 +76,7 @@ class CheckReport:
     checks: list[Check] = field(default_factory=list)
     targets: list[TargetCheck] = field(default_factory=list)
     routes: list[str] = field(default_factory=list)  # the routing tree in words
+    quiet: list[str] = field(default_factory=list)  # active silences and windows, and what each quiets now
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,8 @@ class CheckReport:
             "firing": self.firing,
             "checks": [c.as_dict() for c in self.checks],
             "targets": [t.as_dict() for t in self.targets],
+            "routes": self.routes,
+            "quiet": self.quiet,
         }
 
 
@@ -165,6 +169,7 @@ def check_target(
             "figure": finding.subject,
             "value": finding.value,
             "rule": finding.key,
+            "rule_key": finding.rule.key,
             "status": finding.status,
             "severity": finding.severity,
         }
@@ -240,9 +245,33 @@ def run_check(
                 progress(f"read {index}/{len(futures)} targets")
     receivers = ConfiguredReceivers(settings, config)
     report.routes = config.route.lines() if config.route else []
+    report.quiet = quieted_now(store, config, report.targets)
     for target, checked in zip(config.targets, report.targets, strict=True):
         checked.reaches = reaches(target, receivers)
     return report
+
+
+def quieted_now(store: AlertStore | None, config: WatchConfig, targets: list[TargetCheck]) -> list[str]:
+    """Each active silence and window, and which of the rules firing now it keeps quiet."""
+    now = time.time()
+    quieters: tuple[Quieter, ...] = (
+        *(store.load_silences() if store is not None else ()),
+        *config.silence_windows,
+    )
+    lines = []
+    for quieter in quieters:
+        if not quieter.active(now):
+            continue
+        quiets = []
+        for target in targets:
+            for row in target.rows:
+                labels = {"target": target.name, "rule": row["rule_key"], "severity": row["severity"] or ""}
+                if row["status"] in ("firing", "pending", "clearing") and quieter.matches(labels):
+                    quiets.append(f"{target.name} {row['rule']}")
+        matchers = " ".join(f"{name}={glob}" for name, glob in quieter.matchers)
+        what = ", ".join(quiets) or "nothing firing now"
+        lines.append(f"{quieter.id} ({matchers}, {quieter.words}): {what}")
+    return lines
 
 
 def reaches(target: Target, receivers: ConfiguredReceivers) -> dict[str, list[str]]:

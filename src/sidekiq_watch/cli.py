@@ -124,6 +124,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
+    silence = commands.add_parser(
+        "silence",
+        help="quiet matching alerts for a while: silence add | list | expire",
+        description="Silences are kept with the alert state (STATE_TABLE, else the local file), so the "
+        "deployed poller and a laptop share them. While one matches a firing alert its firing and "
+        "reminders are not announced; its resolve still is (when the firing had been), and a silence "
+        "that ends while the alert fires announces it once.",
+    )
+    silence.add_argument("--state", metavar="FILE", help="local alert-state file (STATE_FILE)")
+    actions = silence.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add a silence; prints its id")
+    add.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="LABEL=GLOB",
+        help="target=shop, rule='retries*', severity=warning; at least one, all must match",
+    )
+    add.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 2h (at most 7d)")
+    add.add_argument("--comment", default="", help="why, e.g. 'deploy 4711'")
+    add.add_argument("--author", default=None, help="who (default: $USER)")
+    actions.add_parser("list", help="active silences and those ended in the last week")
+    expire = actions.add_parser("expire", help="end a silence now")
+    expire.add_argument("id", metavar="ID")
+
     notify = commands.add_parser(
         "test-notify",
         help="send a clearly marked test message to Slack, every receiver and every batch channel",
@@ -338,6 +363,52 @@ def _plain(text: str) -> str:
     return re.sub(r"\033\[[0-9;]*m", "", text)
 
 
+def _silence(args: argparse.Namespace) -> int:
+    import time
+
+    from .alerts.silences import new_silence, parse_matchers
+    from .poll import open_store
+    from .settings import load_poller_settings
+
+    env = dict(os.environ)
+    if args.state:
+        env["STATE_FILE"] = args.state
+    store = open_store(load_poller_settings(env))
+    now = time.time()
+    if args.action == "add":
+        author = args.author or os.environ.get("USER") or "someone"
+        added = new_silence(parse_matchers(args.match), args.duration, author, args.comment, now)
+        store.save_silence(added)
+        print(added.id)
+        return EXIT_OK
+    silences = {silence.id: silence for silence in store.load_silences()}
+    if args.action == "expire":
+        if args.id not in silences:
+            raise ConfigError(f"silence {args.id[:40]!r}: no such silence (see `sidekiq-watch silence list`)")
+        ended = silences[args.id]
+        if ended.ends_at > now:
+            from dataclasses import replace
+
+            store.save_silence(replace(ended, ends_at=now))
+        print(f"{args.id} expired")
+        return EXIT_OK
+    for silence in silences.values():
+        state = "active" if silence.active(now) else ("pending" if silence.starts_at > now else "expired")
+        matchers = " ".join(f"{name}={glob}" for name, glob in silence.matchers)
+        start, end = (_when(at) for at in (silence.starts_at, silence.ends_at))
+        comment = f"  {silence.comment}" if silence.comment else ""
+        print(f"{silence.id}  {state:<7}  {matchers}  by {silence.author}  {start} -> {end}{comment}")
+    if not silences:
+        print("no silences")
+    return EXIT_OK
+
+
+def _when(at: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _check(args: argparse.Namespace) -> int:
     from .checks import run_check
     from .http import new_session
@@ -398,6 +469,9 @@ def _print_check(report: CheckReport, out: Any) -> None:
                 f"  bundled rules left out here (their figure is not seen): {', '.join(target.left_out)}",
                 file=out,
             )
+    if report.quiet:
+        print("\nsilences and mute windows active now:", file=out)
+        print("\n".join(f"  {line}" for line in report.quiet), file=out)
     if report.routes:
         print("\nroutes (first match wins unless continue):", file=out)
         print("\n".join(f"  {line}" for line in report.routes), file=out)
@@ -456,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "test-notify":
             return _test_notify(args)
+        if args.command == "silence":
+            return _silence(args)
         return _invoke(args)
     except ConfigError as exc:
         print("configuration error:", file=sys.stderr)

@@ -41,6 +41,7 @@ from .alerts.persistence import AlertStore, TargetState
 from .alerts.persistence.exceptions import StateConflictsError
 from .alerts.persistence.local_file import LocalFileStore
 from .alerts.rules import Finding, evaluate
+from .alerts.silences import Quieter, Silence, apply_silences, quieting
 from .channels import Channel, Resources
 from .channels.message import Message
 from .channels.printer import PrintChannel
@@ -101,6 +102,7 @@ class TargetReport:
     snapshot: Snapshot | None = None
     findings: tuple[Finding, ...] = ()
     holds: tuple[Hold, ...] = ()  # rules waiting out their `for` or `keep_firing_for`
+    silenced: tuple[tuple[str, str], ...] = ()  # (rule, silence or window id) kept quiet this poll
     source_error: SourceError | None = None
     announced: Announcement = Announcement()
     failure: SidekiqWatchError | None = None
@@ -165,6 +167,7 @@ class TargetReport:
             "shape": self.snapshot.shape if self.snapshot else None,
             "figures": self.snapshot.figures() if self.snapshot else {},
             "findings": [self._finding(f) for f in self.findings],
+            "silenced": [{"rule": key, "by": by} for key, by in self.silenced],
             "source_error": (
                 {"kind": self.source_error.kind, "message": str(self.source_error)}
                 if self.source_error
@@ -334,6 +337,8 @@ class Watcher:
         self.receivers = receivers
         self.resources = resources or Resources(policy=SLACK_RETRY)
         self.clock = clock or (lambda: time.time())  # looked up at each call: tests may move time
+        self.silences: tuple[Silence, ...] = ()  # read once per poll_all
+        self.unreadable_silences: SidekiqWatchError | None = None
         self.lease_seconds = lease_seconds
 
     def poll_target(self, target: Target, time_left: Callable[[], float] | None = None) -> TargetReport:
@@ -348,9 +353,10 @@ class Watcher:
             # round trip as every figure); if it cannot be loaded, the figures are still read and
             # reported before the poll fails.
             state: TargetState | None = None
-            unloaded: SidekiqWatchError | None = None
+            unloaded: SidekiqWatchError | None = self.unreadable_silences
             try:
-                state = self.store.load(target.name)
+                if unloaded is None:
+                    state = self.store.load(target.name)
             except SidekiqWatchError as exc:
                 unloaded = exc
             previous = state.history.latest() if state is not None else None
@@ -394,6 +400,14 @@ class Watcher:
             return state.records.get(key) or AlertRecord(target.name, key)
 
         told = Told.of(state, target)
+        quieters: tuple[Quieter, ...] = (*self.silences, *self.config.silence_windows)
+        known: dict[str, Quieter] = {quieter.id: quieter for quieter in quieters}
+
+        def heard(decision: Decision, key: str, rule: str) -> Decision:
+            """The decision with silences applied, for the alert's labels as routing saw them."""
+            severity = decision.finding.severity or told.severities.get(key, "")
+            labels = {"target": target.name, "rule": rule, "severity": severity}
+            return apply_silences(decision, quieting(quieters, labels, now), known, now)
 
         def receivers(key: str, rule: str, severity: str | None) -> list[str]:
             """Where the routes send it (a resolve as its firing was), and whoever was told it fires:
@@ -405,15 +419,19 @@ class Watcher:
 
         reason = str(seen.source_error) if seen.source_error else None
         decisions = [
-            replace(
-                decide_source(
-                    previous(record_key(SOURCE_KEY, name, target)),
-                    reason,
-                    now,
-                    self.config.source_failures_before_alert,
-                    self.config.repeat_interval,
+            heard(
+                replace(
+                    decide_source(
+                        previous(record_key(SOURCE_KEY, name, target)),
+                        reason,
+                        now,
+                        self.config.source_failures_before_alert,
+                        self.config.repeat_interval,
+                    ),
+                    receiver=name,
                 ),
-                receiver=name,
+                SOURCE_KEY,
+                SOURCE_RULE.key,
             )
             for name in receivers(SOURCE_KEY, SOURCE_RULE.key, "critical")
         ]
@@ -423,16 +441,25 @@ class Watcher:
             figures = snapshot.figures()
             figures.update(rates(figures, now, history.latest()))
             findings = evaluate(figures, target.rules, first_poll=history.latest() is None)
+            repeat = self.config.repeat_interval
             ruled = [
-                replace(
-                    decide(previous(record_key(f.key, name, target)), f, now, self.config.repeat_interval),
-                    receiver=name,
+                heard(
+                    replace(decide(previous(record_key(f.key, name, target)), f, now, repeat), receiver=name),
+                    f.key,
+                    f.rule.key,
                 )
                 for f in findings
                 for name in receivers(f.key, f.rule.key, f.severity)
             ]
             holds = {hold.key: hold for hold in (hold_of(d, now) for d in ruled) if hold is not None}
-            seen = replace(seen, findings=tuple(findings), holds=tuple(holds.values()))
+            silenced = {
+                d.finding.key: d.record.silenced_by
+                for d in ruled
+                if d.notice is None and d.record.silenced_by
+            }
+            seen = replace(
+                seen, findings=tuple(findings), holds=tuple(holds.values()), silenced=tuple(silenced.items())
+            )
             decisions += ruled
             history = history.appended(history_point(snapshot, now), self.config.history_size)
         return seen, decisions, history
@@ -508,7 +535,9 @@ class Watcher:
     ) -> Mapping[str, FailureSummary]:
         """Why jobs fail, read once per poll when a retries/dead rule is announced; best effort."""
         announced = {
-            d.finding.rule.figure for d, _ in claimed if d.notice in ("firing", "severity", "reminder")
+            d.finding.rule.figure
+            for d, _ in claimed
+            if d.notice in ("firing", "severity", "reminder", "unsilenced")
         }
         explained = {EXPLAINED_BY.get(figure, figure) for figure in announced} & set(SETS)
         if not explained:
@@ -602,6 +631,15 @@ class Watcher:
     ) -> list[TargetReport]:
         """Every target concurrently; one that is slow or failing never holds up or hides the others."""
         targets = self.config.targets
+        load = getattr(self.store, "load_silences", None)  # a store without silences has none
+        self.unreadable_silences = None
+        try:
+            self.silences = load() if callable(load) else ()
+        except SidekiqWatchError as exc:
+            # The silences live with the alert state: if they cannot be read, neither can it be
+            # trusted, and every target's poll fails as it would on the state (nothing is announced
+            # that a silence may have been meant to keep quiet).
+            self.silences, self.unreadable_silences = (), exc
         if len(targets) == 1:
             return [self.poll_target(targets[0], time_left)]
         from concurrent.futures import ThreadPoolExecutor, as_completed  # a single target never pays for it

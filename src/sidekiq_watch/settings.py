@@ -30,11 +30,11 @@ DEFAULT_BATCH_MAX_BODY_BYTES = 256 * 1024
 SourceScheme = Literal["http", "file", "redis", "data"]
 MetricsDetail = Literal["none", "targets", "queues"]
 METRICS_DETAILS: tuple[MetricsDetail, ...] = ("none", "targets", "queues")
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
 def parse_duration(value: object, where: str) -> float:
-    """Seconds from ``90``, ``"90"``, ``"45s"``, ``"30m"``, ``"1h"`` or ``"1h30m"``."""
+    """Seconds from ``90``, ``"90"``, ``"45s"``, ``"30m"``, ``"1h"``, ``"1h30m"`` or ``"2d"``."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
@@ -42,7 +42,12 @@ def parse_duration(value: object, where: str) -> float:
     if isinstance(value, str):
         match = _DURATION.match(value.strip())
         if match and any(match.groups()):
-            seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+            seconds = (
+                int(match["d"] or 0) * 86400
+                + int(match["h"] or 0) * 3600
+                + int(match["m"] or 0) * 60
+                + int(match["s"] or 0)
+            )
             if seconds > 0:
                 return float(seconds)
     raise ConfigError(f"{where}: expected a duration such as 90, '30m' or '1h', got {value!r}")

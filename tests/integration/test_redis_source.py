@@ -69,7 +69,8 @@ def test_figures_are_computed_as_sidekiq_stats_does(server: RedisServer) -> None
         "scheduled_overdue_seconds": 0.0,  # every entry is due in the future
         "retry_overdue_seconds": 0.0,
         "redis_evicts": 0,  # redis-server's default policy is noeviction; no maxmemory: no percent
-        "longest_running_seconds": 0.0,  # nothing runs
+        "redis_evicted_keys_total": 0,
+        "longest_running_seconds": 0.0,  # nothing runs (and without a previous poll: no dead_added)
         "queue:default": 2,
         "queue:mailers": 1,
         "latency:default": snapshot.queue_latencies["default"],  # type: ignore[index]

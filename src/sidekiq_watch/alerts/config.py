@@ -32,6 +32,7 @@ from ..urls import redact_url
 from .history import DEFAULT_HISTORY_SIZE
 from .routing import Route, parse_receivers, parse_route
 from .rules import Rule, parse_rule
+from .silences import Window, parse_windows
 
 TARGET_FIELDS = {
     "namespace",
@@ -58,6 +59,7 @@ TOP_FIELDS = {
     "receivers",
     "route",
     "heartbeat_url",
+    "silence_windows",
 }
 # The receivers alerts had before routing, by these names: the webhook of SLACK_WEBHOOK_URL (or the
 # dry run), and a target's own slack_webhook_url. Their alert state keeps its old keys.
@@ -91,6 +93,7 @@ class WatchConfig:
     receivers: Mapping[str, Channel] = field(default_factory=dict)
     route: Route | None = None  # None: every alert to its target's Slack webhook, as before routing
     heartbeat_url: Secret | None = None  # a dead man's switch, called after every poll that completed
+    silence_windows: tuple[Window, ...] = ()  # recurring mute windows (weekly maintenance)
 
 
 def _positive_int(value: object, where: str) -> int:
@@ -292,6 +295,7 @@ def load_watch_config(
         receivers=receivers,
         route=route,
         heartbeat_url=heartbeat,
+        silence_windows=parse_windows(document["silence_windows"]) if "silence_windows" in document else (),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 from .rules import Finding, Rule, Severity, Status
 
-Notice = Literal["firing", "reminder", "severity", "resolved", "unknown"]
+Notice = Literal["firing", "reminder", "severity", "resolved", "unknown", "unsilenced"]
 SOURCE_KEY = "source readable"
 SOURCE_RULE = Rule("source", "==", critical=0)
 
@@ -39,6 +39,8 @@ class AlertRecord:
     reason: str | None = None
     pending_since: float | None = None  # breaching, not yet held for the rule's `for`
     clearing_since: float | None = None  # firing but clear, not yet for `keep_firing_for`
+    silenced_by: str | None = None  # the silence or mute window keeping this firing alert quiet
+    announced: bool = True  # whether this receiver was told of the current firing (a silence may hide it)
     claim_id: str | None = None
     claim_until: float = 0.0
     version: int = 0
@@ -57,6 +59,7 @@ class Decision:
     previous: AlertRecord
     record: AlertRecord
     receiver: str = "slack"  # who is to hear it: each receiver has its own record
+    silence: str | None = None  # words on a silence: "the silence by alice ended", "while silenced by"
 
     @property
     def changes_state(self) -> bool:

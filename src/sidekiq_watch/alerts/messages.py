@@ -23,15 +23,17 @@ STYLE: dict[Notice, tuple[str, str]] = {
     "firing": ("🚨", "Firing"),
     "severity": ("🚨", "Severity changed"),
     "reminder": ("🔁", "Still firing"),
+    "unsilenced": ("🔔", "Still firing"),
     "unknown": ("❔", "Cannot evaluate"),
     "resolved": ("✅", "Resolved"),
 }
 # The order lines appear in, most urgent first; also decides the header.
-URGENCY: tuple[Notice, ...] = ("firing", "severity", "reminder", "unknown", "resolved")
+URGENCY: tuple[Notice, ...] = ("firing", "severity", "unsilenced", "reminder", "unknown", "resolved")
 HEADERS: dict[Notice, str] = {
     "firing": "🚨 Sidekiq alert: {}",
     "severity": "🚨 Sidekiq alert: {}",
     "reminder": "🔁 Sidekiq still alerting: {}",
+    "unsilenced": "🔔 Sidekiq still alerting: {}",
     "unknown": "❔ Sidekiq rules cannot be evaluated: {}",
     "resolved": "✅ Sidekiq resolved: {}",
 }
@@ -182,12 +184,13 @@ def _line(
         )
     threshold = finding.rule.threshold_for(finding.severity or decision.previous.severity)
     severity = f" ({finding.severity})" if finding.severity and finding.rule.warning is not None else ""
+    silence = f" ({decision.silence})" if decision.silence else ""
     spans = [
         plain(f"{emoji} "),
         bold(label),
         plain(f"{severity} "),
         rule,
-        plain("\n"),
+        plain(f"{silence}\n"),
         bold(finding.subject),
         plain(" is "),
         bold(format_number(finding.value)),
@@ -196,7 +199,7 @@ def _line(
     if decision.notice == "resolved":
         since = decision.previous.since or now
         spans.append(plain(f", fired for {format_duration(now - since)}"))
-    elif decision.notice == "reminder" and decision.previous.since:
+    elif decision.notice in ("reminder", "unsilenced") and decision.previous.since:
         spans.append(plain(f", firing for {format_duration(now - decision.previous.since)}"))
     trend = _trend(decision, history)
     if trend:
@@ -254,7 +257,8 @@ def _plain(decision: Decision) -> str:
         )
     if decision.notice == "unknown":
         return f"{label}: {finding.key} (no {finding.subject} in the source)"
-    return f"{label}: {finding.key} ({finding.subject} is {format_number(finding.value)})"
+    silence = f", {decision.silence}" if decision.silence else ""
+    return f"{label}: {finding.key} ({finding.subject} is {format_number(finding.value)}{silence})"
 
 
 def _worst_first(decisions: list[Decision]) -> list[Decision]:

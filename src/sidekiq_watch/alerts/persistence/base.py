@@ -13,6 +13,7 @@ from typing import Protocol
 
 from ..history import History
 from ..lifecycle import AlertRecord
+from ..silences import Silence
 from .exceptions import StateConflictError, StateConflictsError
 
 
@@ -45,6 +46,14 @@ class AlertStore(Protocol):
 
     def save_history(self, target: str, history: History) -> None:
         """Replace the target's history (last writer wins: it is only for display)."""
+        ...
+
+    def load_silences(self) -> tuple[Silence, ...]:
+        """Every silence, active or ended within the last week, in one read."""
+        ...
+
+    def save_silence(self, silence: Silence) -> None:
+        """Add or replace one silence (expiring one is saving it with its end now)."""
         ...
 
 

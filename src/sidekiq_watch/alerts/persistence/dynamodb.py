@@ -16,6 +16,7 @@ from typing import Any
 
 from ..history import History
 from ..lifecycle import AlertRecord
+from ..silences import KEPT_AFTER_END_SECONDS, Silence
 from .base import TargetState, save_each
 from .exceptions import StateConflictError, StateStoreError
 from .records import record_from_dict, record_to_dict
@@ -23,6 +24,10 @@ from .records import record_from_dict, record_to_dict
 HISTORY_TTL_SECONDS = 7 * 24 * 3600
 ALERT_PREFIX = "alert#"
 HISTORY_KEY = "history"
+# Silences are the table's, not a target's: their own partition, each item's sort key prefixed
+# (so even a target named "#silences" and its records stay apart).
+SILENCES_PK = "#silences"
+SILENCE_PREFIX = "silence#"
 
 
 def _client_error_code(exc: Exception) -> str:
@@ -116,6 +121,39 @@ class DynamoDBStore:
         # DynamoDB's one conditional multi-item write is a transaction, all or nothing: one conflict
         # would lose every record. One conditional put each, linear in the records.
         save_each(self, records)
+
+    def load_silences(self) -> tuple[Silence, ...]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": SILENCES_PK}},
+            "ConsistentRead": True,
+        }
+        found = []
+        try:
+            while True:
+                page = self.client.query(**kwargs)
+                found += [
+                    Silence.from_dict(json.loads(item["silence"]["S"])) for item in page.get("Items", [])
+                ]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except Exception as exc:
+            raise self._fail("reading the silences", exc) from None
+        return tuple(sorted(found, key=lambda silence: silence.starts_at))
+
+    def save_silence(self, silence: Silence) -> None:
+        item = {
+            "pk": {"S": SILENCES_PK},
+            "sk": {"S": SILENCE_PREFIX + silence.id},
+            "silence": {"S": json.dumps(silence.as_dict(), separators=(",", ":"))},
+            "expires_at": {"N": str(int(silence.ends_at + KEPT_AFTER_END_SECONDS))},
+        }
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item)
+        except Exception as exc:
+            raise self._fail(f"saving silence {silence.id}", exc) from None
 
     def save_history(self, target: str, history: History) -> None:
         item = {

@@ -13,6 +13,7 @@ from typing import Any
 from ...jsonfile import CorruptFileError, locked_json
 from ..history import History
 from ..lifecycle import AlertRecord
+from ..silences import KEPT_AFTER_END_SECONDS, Silence
 from .base import TargetState
 from .exceptions import StateConflictError, StateConflictsError, StateStoreError
 from .records import record_from_dict, record_to_dict
@@ -65,3 +66,17 @@ class LocalFileStore:
     def save_history(self, target: str, history: History) -> None:
         with self._locked() as data:
             data["targets"].setdefault(target, {})["history"] = history.as_list()
+
+    def load_silences(self) -> tuple[Silence, ...]:
+        with self._locked() as data:
+            stored = dict(data.get("silences", {}))
+        return tuple(sorted((Silence.from_dict(raw) for raw in stored.values()), key=lambda s: s.starts_at))
+
+    def save_silence(self, silence: Silence) -> None:
+        """Saved, and what ended over a week ago dropped (DynamoDB's TTL does that there)."""
+        with self._locked() as data:
+            silences = data.setdefault("silences", {})
+            silences[silence.id] = silence.as_dict()
+            horizon = silence.starts_at - KEPT_AFTER_END_SECONDS  # by the silence's clock, not this one's
+            for old in [key for key, raw in silences.items() if float(raw.get("ends_at", 0)) < horizon]:
+                del silences[old]
