@@ -105,6 +105,11 @@ build-PollerFunction:
 	$(MAKE) lambda-artifact ARTIFACTS_DIR="$(ARTIFACTS_DIR)" \
 		EXCLUDE="$(RUNTIME_PROVIDED) $(UNUSED) pydantic pydantic_core annotated_types typing_inspection"
 
+# Slack's clicks: neither payload models (pydantic) nor Redis.
+build-SlackActionsFunction:
+	$(MAKE) lambda-artifact ARTIFACTS_DIR="$(ARTIFACTS_DIR)" \
+		EXCLUDE="$(RUNTIME_PROVIDED) $(UNUSED) redis pydantic pydantic_core annotated_types typing_inspection"
+
 build-BatchNotificationsFunction:
 	$(MAKE) lambda-artifact ARTIFACTS_DIR="$(ARTIFACTS_DIR)" EXCLUDE="$(RUNTIME_PROVIDED) $(UNUSED) redis"
 

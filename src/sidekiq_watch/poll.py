@@ -326,8 +326,10 @@ class Watcher:
         resources: Resources | None = None,
         clock: Callable[[], float] | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        silence_buttons: bool = False,
     ) -> None:
         self.config = config
+        self.silence_buttons = silence_buttons  # a Slack app with a signing secret takes the clicks
         self.store = store
         self.source_for = source_for
         if receivers is None:
@@ -561,7 +563,10 @@ class Watcher:
         snapshot = seen.snapshot
         oldest = (snapshot.oldest_jobs or {}) if snapshot else {}
         running = snapshot.longest_running_job if snapshot else None
-        return render_notices(view, [d for d, _ in claimed], history, why, oldest, running)
+        decisions = [d for d, _ in claimed]
+        return render_notices(
+            view, decisions, history, why, oldest, running, silence_buttons=self.silence_buttons
+        )
 
     def _claim(
         self, decisions: list[Decision], now: float, time_left: Callable[[], float] | None = None
@@ -780,6 +785,7 @@ def build_watcher(
         store or open_store(settings),
         source_for=source_for,
         receivers=ConfiguredReceivers(settings, config, dry_run=dry_run),
+        silence_buttons=settings.slack_signing_secret is not None,
         resources=alert_resources(settings, session=session, deadline=deadline),
         lease_seconds=lease_seconds,
     )

@@ -336,6 +336,12 @@ class PollerSettings(SharedSettings):
     slack_channel: str | None = variable(
         "SLACK_CHANNEL", _as_text, "Channel override, e.g. #ops (only legacy webhooks honour it)."
     )
+    slack_signing_secret: Secret | None = variable(
+        "SLACK_SIGNING_SECRET",
+        _as_secret,
+        "Your Slack app's signing secret (secret; may be a reference). Set: alert messages carry Silence "
+        "buttons, and SlackActionsFunction checks each click's signature with it. Unset: no buttons.",
+    )
     slack_username: str | None = variable(
         "SLACK_USERNAME", _as_text, "Bot name override (only legacy webhooks honour it)."
     )

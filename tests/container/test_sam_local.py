@@ -46,7 +46,7 @@ EMULATED_TIMEOUT_SECONDS = 180
 def with_emulated_timeouts(template: Path) -> Path:
     text = template.read_text()
     raised = re.sub(r"(?m)^(\s+)Timeout: \d+$", rf"\g<1>Timeout: {EMULATED_TIMEOUT_SECONDS}", text)
-    assert raised.count(f"Timeout: {EMULATED_TIMEOUT_SECONDS}") == 1, "the template's timeouts moved"
+    assert raised.count(f"Timeout: {EMULATED_TIMEOUT_SECONDS}") >= 1, "the template's timeouts moved"
     template.write_text(raised)
     return template
 

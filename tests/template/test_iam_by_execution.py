@@ -134,7 +134,6 @@ def test_the_poller_with_a_configuration_document_and_its_webhook_in_secrets_man
         template,
         {
             "ConfigParameter": "/sidekiq-watch/config",
-            "ExtraParametersPath": "/sidekiq-watch/targets",
             "SlackWebhookParameter": "secretsmanager:sidekiq-watch/slack",
         },
     )
@@ -258,7 +257,7 @@ def test_the_poller_with_a_per_target_token_in_secrets_manager(
     sidekiq, slack = peers
     stack = poller_stack(
         template,
-        {"ConfigParameter": "/sidekiq-watch/config", "ExtraParametersPath": "/sidekiq-watch/targets"},
+        {"ConfigParameter": "/sidekiq-watch/config"},
     )
     document = {
         "targets": [

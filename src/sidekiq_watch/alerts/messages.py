@@ -14,7 +14,20 @@ from datetime import UTC, datetime
 from itertools import chain, zip_longest
 from urllib.parse import quote
 
-from ..channels.message import Alert, Link, Message, Paragraph, Severity, Span, Text, bold, code, link, plain
+from ..channels.message import (
+    Action,
+    Alert,
+    Link,
+    Message,
+    Paragraph,
+    Severity,
+    Span,
+    Text,
+    bold,
+    code,
+    link,
+    plain,
+)
 from ..stats.failures import EXPLAINED_BY, FailureSummary
 from .history import History, sparkline
 from .lifecycle import Decision, Notice
@@ -323,6 +336,14 @@ def _alert(decision: Decision, target: TargetView) -> Alert:
     )
 
 
+def buttons_for(target: str, decisions: list[Decision]) -> tuple[Action, ...]:
+    """Silence buttons for what still fires (a message of resolves alone has none)."""
+    from .slack_actions import silence_buttons
+
+    firing = [d.finding.rule.key for d in decisions if d.notice != "resolved"]
+    return silence_buttons(target, firing) if firing else ()
+
+
 def _severity(decisions: list[Decision]) -> Severity:
     """The most urgent of what is announced: resolved alone is OK."""
     found = {d.finding.severity or d.previous.severity for d in decisions if d.notice != "resolved"}
@@ -340,6 +361,8 @@ def render_notices(
     why: Mapping[str, FailureSummary] | None = None,
     oldest_jobs: Mapping[str, str] | None = None,
     running_longest: str | None = None,
+    *,
+    silence_buttons: bool = False,
 ) -> Message:
     """One message for every notice of one target in one poll, most urgent first; ``why`` says,
     per figure (retries, dead), which jobs fail and how; ``oldest_jobs`` (by queue) and
@@ -366,6 +389,7 @@ def render_notices(
         footer=(plain(f"{target.name} · "), where, plain(f" · checked {when}")),
         labels={"target": target.name, "status": top},
         alerts=tuple(_alert(d, target) for d in ordered),
+        actions=buttons_for(target.name, ordered) if silence_buttons else (),
         document={
             "target": target.name,
             "checked_at": target.checked_at,

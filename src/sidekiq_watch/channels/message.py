@@ -69,6 +69,15 @@ class Listing:
     lines: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Action:
+    """A button a chat that can call back may show (Slack: Silence 1h); others leave it out."""
+
+    id: str
+    label: str
+    value: str
+
+
 class Severity(StrEnum):
     OK = "ok"  # resolved, or a batch that succeeded
     INFO = "info"
@@ -108,6 +117,7 @@ class Message:
     labels: Mapping[str, str] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)
     alerts: tuple[Alert, ...] = ()  # empty: the message as a whole is one alert under ``key``
+    actions: tuple[Action, ...] = ()
 
     def as_alerts(self) -> tuple[Alert, ...]:
         if self.alerts:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +19,7 @@ import requests
 from ..http import RetryPolicy, new_session
 from ..secrets import Secret
 from .base import Options, Resources
-from .message import Message, Style, Text
+from .message import Action, Message, Style, Text
 
 SLACK_RETRY = RetryPolicy(attempts=3, backoff_seconds=1.0, max_retry_after_seconds=20.0)
 Payload = dict[str, Any]
@@ -152,6 +152,26 @@ def mrkdwn(text: Text) -> str:
     return "".join(parts)
 
 
+# The block that holds our buttons: a click's update replaces it.
+ACTIONS_BLOCK_ID = "sidekiq-watch-silence"
+
+
+def actions_block(buttons: Sequence[Action]) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": ACTIONS_BLOCK_ID,
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": truncate(inert_plain(button.label), 75)},
+                "action_id": button.id,
+                "value": button.value[:2000],
+            }
+            for button in buttons
+        ],
+    }
+
+
 def slack_payload(message: Message) -> Payload:
     """Block Kit: a header, the facts, each paragraph (with its page as a button), the listings, and
     a context line of links and footer."""
@@ -173,6 +193,8 @@ def slack_payload(message: Message) -> Payload:
                 f"*{escape_mrkdwn(listing.title)}*\n" + "\n".join(f"• {code(line)}" for line in listing.lines)
             )
         )
+    if message.actions:
+        blocks.append(actions_block(message.actions))
     footer = [f"<{item.url}|{escape_mrkdwn(item.label)}>" for item in message.links]
     if message.footer:
         footer.append(mrkdwn(message.footer))
