@@ -68,7 +68,11 @@ def fresh_handler_caches() -> Iterator[None]:
     yield
     import sys
 
-    for name in ("sidekiq_watch.handlers.poller", "sidekiq_watch.handlers.batch_webhook"):
+    for name in (
+        "sidekiq_watch.handlers.poller",
+        "sidekiq_watch.handlers.batch_webhook",
+        "sidekiq_watch.handlers.slack_actions",
+    ):
         module = sys.modules.get(name)
         for value in vars(module).values() if module else ():
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from sidekiq_watch.handlers import batch_webhook, poller
+from sidekiq_watch.handlers import batch_webhook, poller, slack_actions
 from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
 from tests.conftest import load_event
 from tests.support.aws import create_delivery_table, create_state_table
@@ -33,7 +33,7 @@ from tests.support.cfn import (
 from tests.support.servers import LocalServer, Reply, json_reply, local_server
 
 STATS = {"enqueued": 3, "queues": {"default": 3}, "retries": 70, "processes": 1}
-EXERCISED: dict[str, list[Call]] = {"PollerRole": [], "BatchNotificationsRole": []}
+EXERCISED: dict[str, list[Call]] = {"PollerRole": [], "BatchNotificationsRole": [], "SlackActionsRole": []}
 GRANTED: dict[str, list[dict[str, Any]]] = {}
 # Granted though no scenario here needs it, each for a stated reason.
 KEPT_UNEXERCISED = {
@@ -81,7 +81,12 @@ def run_under(
 ) -> Any:
     for name, value in stack.environment(function).items():
         monkeypatch.setenv(name, value)
-    handler = poller.handler if function == "PollerFunction" else batch_webhook.handler
+    handlers = {
+        "PollerFunction": poller.handler,
+        "BatchNotificationsFunction": batch_webhook.handler,
+        "SlackActionsFunction": slack_actions.handler,
+    }
+    handler = handlers[function]
     context = LocalContext(FunctionSpec(function, "", 30, 256, {}, []))
     with recorded_aws_calls() as calls:
         result = handler(event, context)
@@ -455,3 +460,49 @@ def test_the_batch_function_publishes_to_a_topic_under_a_customer_managed_key(
     assert result["statusCode"] == 200, result
     made = {c.action for c in EXERCISED["BatchNotificationsRole"] if c.action.startswith("kms:")}
     assert made == {"kms:GenerateDataKey", "kms:Decrypt"}
+
+
+@pytest.mark.usefixtures("aws")
+@pytest.mark.parametrize(
+    "where", ["/sidekiq-watch/slack-signing-secret", "secretsmanager:sidekiq-watch/slack-signing"]
+)
+def test_the_slack_actions_function_stores_a_silence_with_what_it_is_granted(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Issue 27: the opted-in function reads its signing secret and writes the silence, nothing else."""
+    import time
+    from urllib.parse import urlencode
+
+    from sidekiq_watch.alerts.slack_actions import signature
+
+    secret = "8f742231b10e8888abcd99yyyzzz85a5"
+    if where.startswith("secretsmanager:"):
+        boto3.client("secretsmanager").create_secret(Name=where.split(":", 1)[1], SecretString=secret)
+    else:
+        ssm_put(where, secret)
+    stack = Stack(
+        template,
+        {"StatsUrl": "https://a.example/stats", "SlackSigningSecretParameter": where},
+        {"StateTable": create_state_table("stack-state"), "SlackActionsLogGroup": "slack-actions-logs"},
+    )
+    assert stack.exists("SlackActionsFunction")
+    value = json.dumps({"t": "shop", "r": ["retries > 50"]})
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U1", "username": "alice"},
+        "actions": [{"action_id": "silence_1h", "value": value, "action_ts": "1.5"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    stamp = str(int(time.time()))
+    event = {
+        "headers": {
+            "x-slack-request-timestamp": stamp,
+            "x-slack-signature": signature(secret, stamp, body.encode()),
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    result = run_under(stack, "SlackActionsFunction", "SlackActionsRole", monkeypatch, event)
+    assert result["statusCode"] == 200
+    items = boto3.client("dynamodb").scan(TableName="stack-state")["Items"]
+    assert [item["pk"]["S"] for item in items] == ["#silences"]

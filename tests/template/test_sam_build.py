@@ -28,7 +28,7 @@ def built(sam: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
     poller = sam_build(sam, where / "build").parent
     return {
         "PollerFunction": poller,
-        "SlackActionsFunction": poller,  # built with the poller's stack, though only opted-in stacks deploy it
+        "SlackActionsFunction": poller,  # built with the poller's stack; opted-in stacks deploy it
         "BatchNotificationsFunction": sam_build(sam, where / "batches", "batch-notifications.yaml").parent,
     }
 

@@ -188,6 +188,7 @@ def test_every_variable_the_template_gives_a_function_is_one_its_settings_declar
 
     for name, function, settings in (
         ("template.yaml", "PollerFunction", PollerSettings),
+        ("template.yaml", "SlackActionsFunction", PollerSettings),
         ("batch-notifications.yaml", "BatchNotificationsFunction", BatchSettings),
     ):
         spec = function_spec(load_template(ROOT / name), function)
