@@ -71,8 +71,9 @@ def test_dynamodb_throttling_is_a_clear_error_and_nothing_is_posted() -> None:
     with stubber:
         [report] = watcher_with(DynamoDBStore("state", client=client), slack).poll_all()
     assert isinstance(report.failure, StateStoreError)
+    # The poll's first read is the silences, kept in the same table: it fails the poll the same way.
     assert str(report.failure) == (
-        "DynamoDB table state: reading the state of 'shop' failed (ProvisionedThroughputExceededException)"
+        "DynamoDB table state: reading the silences failed (ProvisionedThroughputExceededException)"
     )
     assert slack.sent == []
 
@@ -80,7 +81,8 @@ def test_dynamodb_throttling_is_a_clear_error_and_nothing_is_posted() -> None:
 def test_throttled_claim_posts_nothing() -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     stubber = Stubber(client)
-    stubber.add_response("query", {"Items": [], "Count": 0, "ScannedCount": 0})
+    stubber.add_response("query", {"Items": [], "Count": 0, "ScannedCount": 0})  # the silences
+    stubber.add_response("query", {"Items": [], "Count": 0, "ScannedCount": 0})  # the target's state
     stubber.add_client_error("put_item", "ThrottlingException", "slow down", 400)
     slack = Recorder()
     with stubber:
