@@ -228,6 +228,34 @@ def _start(
     return process
 
 
+def _start_app(
+    stack: ExitStack, env: dict[str, str], workdir: Path, version: SidekiqVersion, redis_port: int, port: int
+) -> RealSidekiq:
+    """The Rack app, on a fresh port again if the first one was taken between choosing and binding
+    it (the app then exits at once); what it said is in the failure if it never answers."""
+    for attempt in range(3):
+        env = {**env, "PORT": str(port)}
+        app = RealSidekiq(f"http://127.0.0.1:{port}", redis_port, version)
+        log = workdir / f"app-{attempt}.log"
+        process = _start(stack, ["ruby", "app.rb"], env, log, version)
+
+        def answering(process: subprocess.Popen[bytes] = process, app: RealSidekiq = app) -> bool:
+            if process.poll() is not None:
+                return True  # exited: told apart below
+            return "sidekiq" in app.get("/sidekiq/stats")
+
+        try:
+            wait_until(answering, "the Rack app with Sidekiq::Web", timeout=90)
+        except AssertionError as exc:
+            said = log.read_text(errors="replace")[-2000:]
+            raise AssertionError(f"{exc}; the app said: {said}") from None
+        if process.poll() is None:
+            return app
+        port = free_port()
+    said = log.read_text(errors="replace")[-2000:]
+    raise AssertionError(f"the Rack app with Sidekiq::Web kept exiting; it said: {said}")
+
+
 @contextmanager
 def real_sidekiq(workdir: Path, version: SidekiqVersion = VERSIONS[0]) -> Iterator[RealSidekiq]:
     version.require()
@@ -243,11 +271,7 @@ def real_sidekiq(workdir: Path, version: SidekiqVersion = VERSIONS[0]) -> Iterat
         wait_until(
             lambda: socket.create_connection(("127.0.0.1", redis_port), timeout=1).close() is None, "Redis"
         )
-        app = RealSidekiq(f"http://127.0.0.1:{app_port}", redis_port, version)
-        _start(stack, ["ruby", "app.rb"], env, workdir / "app.log", version)
-        wait_until(
-            lambda: "sidekiq" in app.get("/sidekiq/stats"), "the Rack app with Sidekiq::Web", timeout=90
-        )
+        app = _start_app(stack, env, workdir, version, redis_port, app_port)
         app.worker = _start(
             stack, ["sidekiq", "-r", "./jobs.rb", "-c", "5", "-t", "1"], env, workdir / "sidekiq.log", version
         )
