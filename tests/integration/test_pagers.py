@@ -128,3 +128,56 @@ def test_check_prints_the_routes_and_test_notify_pages_then_resolves(
         assert main(["test-notify", "--channel", "receiver:pager"]) == EXIT_OK
     assert [event["event_action"] for event in pd.accepted] == ["trigger", "resolve"]
     assert pd.accepted[0]["dedup_key"] == pd.accepted[1]["dedup_key"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        (
+            "pagerduty",
+            {"routing_key": ROUTING_KEY, "url": "ftp://events.pagerduty.com/v2/enqueue"},
+            "r.url: expected a URL such as https://events.pagerduty.com",
+        ),
+        (
+            "pagerduty",
+            {"routing_key": ROUTING_KEY, "url": "https://user:pw@evil.example/x"},
+            "r.url: expected a URL such as",
+        ),
+        (
+            "opsgenie",
+            {"api_key": "k", "url": "https://api.opsgenie.com/v2/alerts"},
+            "r.url: expected the base URL alone",
+        ),
+        (
+            "opsgenie",
+            {"api_key": "k", "url": "javascript:alert(1)"},
+            "r.url: expected a URL such as https://api.opsgenie.com",
+        ),
+    ],
+)
+def test_a_pager_url_that_is_no_service_url_is_refused_without_echoing_it(
+    kind: str, options: dict[str, str], message: str
+) -> None:
+    from sidekiq_watch.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        build_channel(kind, options, "r")
+    assert message in str(refused.value)
+    assert "pw" not in str(refused.value)
+
+
+def test_a_batch_cannot_send_a_pager_s_key_elsewhere() -> None:
+    """A batch may not choose where a pager's event goes: its routing key would follow it."""
+    from sidekiq_watch.batches.config import parse_batch_config
+    from sidekiq_watch.batches.payload import BatchEvent, BatchStatus
+    from sidekiq_watch.errors import BatchRequestError
+
+    config = parse_batch_config(
+        {"channels": {"pager": {"type": "pagerduty", "routing_key": ROUTING_KEY}}}, "t"
+    )
+    status = BatchStatus.model_validate(
+        {"bid": "b1", "notify": {"pager": {"url": "https://evil.example/v2/enqueue"}}}
+    )
+    with pytest.raises(BatchRequestError) as refused:
+        config.plan(BatchEvent(status, "complete"))
+    assert refused.value.problems == ["notify.pager.url: a batch may not set this"]

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -166,6 +167,21 @@ class Options:
         if not isinstance(value, Mapping) or not all(isinstance(v, str | int) for v in value.values()):
             raise ConfigError(f"{self.where}.{key}: expected a mapping of names to text")
         return {str(k): str(v) for k, v in value.items()}
+
+    def service_url(self, key: str, default: str, *, base_only: bool = False) -> str:
+        """A service's own URL (a region's, a self-hosted one's): http(s), a host, no user info, and
+        with ``base_only`` no path; the error shows the default, never what was given."""
+        url = (
+            (self.text(key, default=default) or default).rstrip("/")
+            if base_only
+            else self.text(key) or default
+        )
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+            raise ConfigError(f"{self.where}.{key}: expected a URL such as {default}")
+        if base_only and parts.path:
+            raise ConfigError(f"{self.where}.{key}: expected the base URL alone, such as {default}")
+        return url
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import ConfigError
 from ..secrets import Secret
 from .base import Options, Resources
 from .message import Message, Severity, as_plain_text
@@ -30,10 +29,7 @@ class OpsgenieChannel:
 
     @classmethod
     def from_options(cls, name: str, options: Options) -> OpsgenieChannel:
-        url = (options.text("url", default=API_URL) or API_URL).rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc or parts.path:
-            raise ConfigError(f"{options.where}.url: expected the API's base URL, e.g. {API_URL}")
+        url = options.service_url("url", API_URL, base_only=True)
         return cls(name, options.required_secret("api_key"), url)
 
     def deliver(self, message: Message, resources: Resources) -> str:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
 from ..secrets import Secret
 from .base import Options, Resources
 from .message import Alert, Message, Severity
@@ -26,14 +25,6 @@ SEVERITIES = {
 }
 
 
-def events_url(options: Options) -> str:
-    url = options.text("url", default=EVENTS_URL) or EVENTS_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
-        raise ConfigError(f"{options.where}.url: expected the Events API URL, e.g. {EVENTS_URL}")
-    return url
-
-
 @dataclass(frozen=True)
 class PagerDutyChannel:
     name: str
@@ -43,7 +34,7 @@ class PagerDutyChannel:
 
     @classmethod
     def from_options(cls, name: str, options: Options) -> PagerDutyChannel:
-        return cls(name, options.required_secret("routing_key"), events_url(options))
+        return cls(name, options.required_secret("routing_key"), options.service_url("url", EVENTS_URL))
 
     def event(self, alert: Alert, message: Message) -> dict[str, Any]:
         event: dict[str, Any] = {
