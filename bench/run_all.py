@@ -10,6 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = (
     "cold_start.py",
+    "lambda_model.py",
     "many_targets.py",
     "fanout.py",
     "warm_overhead.py",

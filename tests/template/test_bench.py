@@ -63,6 +63,7 @@ def test_duplicate_deliveries_are_counted_and_not_resent(bench_output: str) -> N
 def test_every_benchmark_reports(bench_output: str) -> None:
     headings = (
         "Cold start on Python",
+        "Lambda CPU model on Python",
         "Many targets",
         "Fan-out",
         "Warm poll overhead",
@@ -74,3 +75,10 @@ def test_every_benchmark_reports(bench_output: str) -> None:
         assert heading in bench_output
     assert rows(bench_output, "PollerFunction")
     assert rows(bench_output, "BatchNotificationsFunction")
+
+
+def test_the_lambda_model_measures_each_function_and_the_goals_at_a_memory_size(bench_output: str) -> None:
+    functions = {row[2] for row in rows(bench_output, "256 MB")}
+    assert {"bare boto3 client", "poller", "batches", "poller, 10 targets"} <= functions
+    [goals] = [row for row in rows(bench_output, "256 MB") if len(row) == 5]
+    assert goals[1].endswith("(goal 1.5x)"), goals

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -54,6 +55,19 @@ def batch_config() -> BatchConfig:
 def persistence() -> Callable[[], BasePersistenceLayer]:
     settings = current_settings()
     return persistence_for(settings.delivery_table, default_state_file().with_name("deliveries.json"))
+
+
+def prepare() -> None:
+    """At init, where Lambda's CPU is unthrottled: the settings, the shared HTTP resources, the
+    delivery records' DynamoDB client and a first read of the channel configuration (its parser
+    imported, its SSM parameter cached). Problems are left for the first request to answer."""
+    try:
+        current_settings()
+        resources()
+        persistence()
+        batch_config()
+    except Exception:  # init must not fail where a request is answered: the request meets it again
+        return
 
 
 def _respond(reply: Reply) -> Response[Any]:
@@ -117,6 +131,10 @@ def _unexpected(exc: Exception) -> Response[Any]:
     """Never a stack trace in the body: log it, answer 500 in words."""
     logger.exception("Unexpected error handling a batch notification")
     return _respond(Reply(500, {"error": "internal error; see the function's logs"}))
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda (or sam local), not in a test's import
+    prepare()
 
 
 @logger.inject_lambda_context

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from functools import cache
@@ -40,7 +41,24 @@ def http_session() -> requests.Session:
 
 @cache
 def state_store() -> AlertStore:
-    return open_store(current_settings())
+    return open_store(current_settings(), connect=True)
+
+
+def prepare() -> None:
+    """What every invocation of this configuration needs, made at init: Lambda runs init on an
+    unthrottled CPU, the handler on its memory's share (docs/performance.md measures both). Only
+    what the settings name is made (no boto3 without STATE_TABLE); a bad configuration is left for
+    the first invocation to raise and count."""
+    try:
+        current_settings()
+        http_session()
+        state_store()
+    except Exception:  # init must not fail where the handler answers: the handler meets it again
+        return
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda (or sam local), not in a test's import
+    prepare()
 
 
 def publish_figures(report: TargetReport, detail: MetricsDetail) -> None:

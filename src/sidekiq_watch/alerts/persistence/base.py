@@ -7,7 +7,7 @@ same transition exactly one wins.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +37,10 @@ class AlertStore(Protocol):
         when another writer won (as Powertools raises IdempotencyItemAlreadyExistsError)."""
         ...
 
+    def load_many(self, targets: Sequence[str]) -> dict[str, TargetState]:
+        """``load`` for many targets at once, in as few requests as the backend allows."""
+        ...
+
     def save_all(self, records: Sequence[AlertRecord]) -> None:
         """``save`` for each record of one target, in as few writes as the backend allows (one file
         write; one request per record in DynamoDB): the cost stays linear in the records. Each is its
@@ -46,6 +50,10 @@ class AlertStore(Protocol):
 
     def save_history(self, target: str, history: History) -> None:
         """Replace the target's history (last writer wins: it is only for display)."""
+        ...
+
+    def save_histories(self, histories: Mapping[str, History]) -> None:
+        """``save_history`` for many targets, in as few requests as the backend allows."""
         ...
 
     def load_silences(self) -> tuple[Silence, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,8 @@ HISTORY_KEY = "history"
 # (so even a target named "#silences" and its records stay apart).
 SILENCES_PK = "#silences"
 SILENCE_PREFIX = "silence#"
+BATCH_WRITE_LIMIT = 25  # DynamoDB's per request
+UNPROCESSED_ATTEMPTS = 4
 
 
 def _client_error_code(exc: Exception) -> str:
@@ -36,10 +38,11 @@ def _client_error_code(exc: Exception) -> str:
 
 
 class DynamoDBStore:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
+    def __init__(self, table_name: str, client: Any | None = None, *, connections: int = 10) -> None:
         self.table_name = table_name
         self.description = f"DynamoDB table {table_name}"
         self._client = client
+        self._connections = connections
         self._making_client = threading.Lock()
 
     @property
@@ -49,6 +52,12 @@ class DynamoDBStore:
         with self._making_client:
             return self._client or self._make_client()
 
+    def connect(self) -> DynamoDBStore:
+        """Make the client now (importing boto3): the Lambda handler does it at init, where the CPU
+        is not yet throttled to the function's share."""
+        _ = self.client
+        return self
+
     def _make_client(self) -> Any:
         if self._client is None:
             import boto3
@@ -57,7 +66,12 @@ class DynamoDBStore:
             self._client = boto3.client(
                 "dynamodb",
                 config=Config(
-                    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 5}
+                    connect_timeout=3,
+                    read_timeout=5,
+                    retries={"mode": "standard", "max_attempts": 5},
+                    # As many as the threads polling targets: a connection beyond botocore's default 10
+                    # was thrown away after each request, and the next paid a new TLS handshake.
+                    max_pool_connections=self._connections,
                 ),
             )
         return self._client
@@ -66,33 +80,52 @@ class DynamoDBStore:
         return StateStoreError(f"{self.description}: {action} failed ({_client_error_code(exc)})")
 
     def load(self, target: str) -> TargetState:
+        try:
+            states = self._read(
+                {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": target}}},
+                self.client.query,
+                {target},
+            )
+        except Exception as exc:
+            raise self._fail(f"reading the state of {target!r}", exc) from None
+        return states.get(target, TargetState())
+
+    def load_many(self, targets: Sequence[str]) -> dict[str, TargetState]:
+        """One consistent Scan of the table, a page per MB, rather than a Query per target: a
+        request's signing and parsing cost more CPU than its items (bench/lambda_model.py)."""
+        wanted = set(targets)
+        try:
+            states = self._read({}, self.client.scan, wanted)
+        except Exception as exc:
+            raise self._fail(f"reading the state of {len(wanted)} targets", exc) from None
+        return {target: states.get(target, TargetState()) for target in targets}
+
+    def _read(self, query: dict[str, Any], call: Any, wanted: set[str]) -> dict[str, TargetState]:
         from boto3.dynamodb.types import TypeDeserializer
 
         deserialize = TypeDeserializer().deserialize
-        records: dict[str, AlertRecord] = {}
-        history = History()
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": target}},
-            "ConsistentRead": True,
+        records: dict[str, dict[str, AlertRecord]] = {}
+        histories: dict[str, History] = {}
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True, **query}
+        while True:
+            page = call(**kwargs)
+            for raw in page.get("Items", []):
+                target = raw["pk"]["S"]
+                if target not in wanted:
+                    continue  # another target's, or the silences'
+                item = {k: deserialize(v) for k, v in raw.items()}
+                if item["sk"] == HISTORY_KEY:
+                    histories[target] = History.from_list(json.loads(item.get("points", "[]")))
+                elif item["sk"].startswith(ALERT_PREFIX):
+                    record = record_from_dict(item)
+                    records.setdefault(target, {})[record.key] = record
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return {
+            target: TargetState(records.get(target, {}), histories.get(target, History()))
+            for target in set(records) | set(histories)
         }
-        try:
-            while True:
-                page = self.client.query(**kwargs)
-                for raw in page.get("Items", []):
-                    item = {k: deserialize(v) for k, v in raw.items()}
-                    if item["sk"] == HISTORY_KEY:
-                        history = History.from_list(json.loads(item.get("points", "[]")))
-                    elif item["sk"].startswith(ALERT_PREFIX):
-                        record = record_from_dict(item)
-                        records[record.key] = record
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except Exception as exc:
-            raise self._fail(f"reading the state of {target!r}", exc) from None
-        return TargetState(records, history)
 
     def save(self, record: AlertRecord) -> None:
         from boto3.dynamodb.types import TypeSerializer
@@ -156,13 +189,39 @@ class DynamoDBStore:
             raise self._fail(f"saving silence {silence.id}", exc) from None
 
     def save_history(self, target: str, history: History) -> None:
-        item = {
-            "pk": {"S": target},
-            "sk": {"S": HISTORY_KEY},
-            "points": {"S": json.dumps(history.as_list(), separators=(",", ":"))},
-            "expires_at": {"N": str(int(time.time()) + HISTORY_TTL_SECONDS)},
-        }
+        self.save_histories({target: history})
+
+    def save_histories(self, histories: Mapping[str, History]) -> None:
+        """BatchWriteItem, 25 a request (last writer wins: no condition needed); what DynamoDB
+        leaves unprocessed is sent again, a few times, within the client's own retries."""
+        expires_at = {"N": str(int(time.time()) + HISTORY_TTL_SECONDS)}
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": target},
+                        "sk": {"S": HISTORY_KEY},
+                        "points": {"S": json.dumps(history.as_list(), separators=(",", ":"))},
+                        "expires_at": expires_at,
+                    }
+                }
+            }
+            for target, history in histories.items()
+        ]
         try:
-            self.client.put_item(TableName=self.table_name, Item=item)
+            for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+                pending = requests[start : start + BATCH_WRITE_LIMIT]
+                for attempt in range(UNPROCESSED_ATTEMPTS):
+                    if attempt:
+                        time.sleep(0.05 * 2**attempt)
+                    answer = self.client.batch_write_item(RequestItems={self.table_name: pending})
+                    pending = answer.get("UnprocessedItems", {}).get(self.table_name, [])
+                    if not pending:
+                        break
+                else:
+                    raise StateStoreError(f"{self.description}: {len(pending)} histories left unprocessed")
+        except StateStoreError:
+            raise
         except Exception as exc:
-            raise self._fail(f"saving the history of {target!r}", exc) from None
+            names = ", ".join(repr(target) for target in list(histories)[:3])
+            raise self._fail(f"saving the history of {names}", exc) from None

@@ -5,7 +5,7 @@ A lock file serialises writers, so two local polls racing behave as two Lambdas 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,18 @@ class LocalFileStore:
             raise StateStoreError(f"state file {self.path}: {exc.strerror}") from None
 
     def load(self, target: str) -> TargetState:
+        return self.load_many([target])[target]
+
+    def load_many(self, targets: Sequence[str]) -> dict[str, TargetState]:
         with self._locked() as data:
-            stored = data["targets"].get(target, {})
-        records = {key: record_from_dict(raw) for key, raw in stored.get("records", {}).items()}
-        return TargetState(records, History.from_list(stored.get("history", [])))
+            stored = {target: data["targets"].get(target, {}) for target in targets}
+        return {
+            target: TargetState(
+                {key: record_from_dict(raw) for key, raw in found.get("records", {}).items()},
+                History.from_list(found.get("history", [])),
+            )
+            for target, found in stored.items()
+        }
 
     def save(self, record: AlertRecord) -> None:
         try:
@@ -64,8 +72,12 @@ class LocalFileStore:
             raise StateConflictsError(lost[0].target, tuple(record.key for record in lost))
 
     def save_history(self, target: str, history: History) -> None:
+        self.save_histories({target: history})
+
+    def save_histories(self, histories: Mapping[str, History]) -> None:
         with self._locked() as data:
-            data["targets"].setdefault(target, {})["history"] = history.as_list()
+            for target, history in histories.items():
+                data["targets"].setdefault(target, {})["history"] = history.as_list()
 
     def load_silences(self) -> tuple[Silence, ...]:
         with self._locked() as data:
