@@ -173,7 +173,7 @@ def new_session() -> requests.Session:
     session.headers["User-Agent"] = USER_AGENT
     session.cookies.set_policy(_NoCookies())
     # Targets are polled concurrently, often several on one host: keep that many connections warm.
-    adapter = _DeadlineAdapter(pool_connections=32, pool_maxsize=64)
+    adapter = _DeadlineAdapter(pool_connections=32, pool_maxsize=256)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

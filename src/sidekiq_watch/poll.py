@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .alerts.config import DEFAULT_RECEIVER, Target, WatchConfig, load_watch_config
+from .alerts.config import DEFAULT_RECEIVER, Target, WatchConfig, current_watch_config
 from .alerts.history import History, Point, rates
 from .alerts.lifecycle import (
     SOURCE_KEY,
@@ -816,7 +816,7 @@ def build_watcher(
     def source_for(target: Target) -> StatsSource:
         return target_source(settings, target, session=session, deadline=deadline)
 
-    config = config or load_watch_config(settings)
+    config = config or current_watch_config(settings)
     return Watcher(
         config,
         store or open_store(settings),

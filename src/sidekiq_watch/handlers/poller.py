@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ..alerts.config import current_watch_config
 from ..alerts.persistence import AlertStore
 from ..errors import SidekiqWatchError
 from ..http import new_session
@@ -48,11 +49,13 @@ def prepare() -> None:
     """What every invocation of this configuration needs, made at init: Lambda runs init on an
     unthrottled CPU, the handler on its memory's share (docs/performance.md measures both). Only
     what the settings name is made (no boto3 without STATE_TABLE); a bad configuration is left for
-    the first invocation to raise and count."""
+    the first invocation to raise and count. The watch document is read again by each poll, and
+    parsed again only if it changed."""
     try:
-        current_settings()
+        settings = current_settings()
         http_session()
         state_store()
+        current_watch_config(settings)  # the document read, parsed and validated, its modules imported
     except Exception:  # init must not fail where the handler answers: the handler meets it again
         return
 
