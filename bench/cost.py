@@ -30,7 +30,18 @@ from common import QUICK, slow_server
 
 POLLS_A_MONTH = 30 * 24 * 12  # PollEveryMinutes=5
 BATCHES_A_MONTH = 1_000
-MEMORY_GB = 0.25
+
+
+def memory_gb(template: str, function: str) -> float:
+    """The function's MemorySize as its template declares it (chosen in docs/performance.md)."""
+    from sidekiq_watch.local_invoke import function_spec, load_template
+
+    spec = function_spec(load_template(HERE.parent / template), function, {"StatsUrl": "https://a.example"})
+    return spec.memory / 1024
+
+
+POLLER_GB = memory_gb("template.yaml", "PollerFunction")
+BATCH_GB = memory_gb("batch-notifications.yaml", "BatchNotificationsFunction")
 # What the in-process run cannot show: the network time of a real poll (stats over TLS, DynamoDB).
 NETWORK_SECONDS_A_POLL = 0.25
 # Sidekiq Web's /stats: the shape most users poll, with every figure.
@@ -59,7 +70,11 @@ def recording(into: Recorded) -> Any:
         result = original(client, operation, params)
         if operation in ("PutItem", "UpdateItem", "DeleteItem"):
             into.write_units += math.ceil(len(json.dumps(params, default=str)) / 1024)
-        elif operation in ("Query", "GetItem"):
+        elif operation == "BatchWriteItem":  # each item its own write, rounded up to 1 KB
+            for requests in params["RequestItems"].values():
+                written = requests if not result.get("UnprocessedItems") else []
+                into.write_units += sum(math.ceil(len(json.dumps(r, default=str)) / 1024) for r in written)
+        elif operation in ("Query", "GetItem", "Scan"):  # a page's items together, rounded up to 4 KB
             size = len(json.dumps(result.get("Items", result.get("Item", {})), default=str))
             into.read_units += max(1, math.ceil(size / 4096)) * (1.0 if params.get("ConsistentRead") else 0.5)
         return result
@@ -190,7 +205,7 @@ def monthly(poll: Recorded, alarms: int) -> dict[str, float]:
     log_gb = poll.log_bytes * POLLS_A_MONTH / 1e9
     return {
         "Lambda": POLLS_A_MONTH
-        * (prices.LAMBDA_PER_MILLION_REQUESTS / 1e6 + seconds * MEMORY_GB * prices.LAMBDA_PER_GB_SECOND_ARM),
+        * (prices.LAMBDA_PER_MILLION_REQUESTS / 1e6 + seconds * POLLER_GB * prices.LAMBDA_PER_GB_SECOND_ARM),
         "DynamoDB": POLLS_A_MONTH
         * (
             poll.write_units * prices.DYNAMODB_PER_MILLION_WRITE_UNITS
@@ -241,7 +256,7 @@ def main() -> None:
     batch = run_batch()
     per_batch = (
         prices.LAMBDA_PER_MILLION_REQUESTS / 1e6
-        + (batch.seconds + NETWORK_SECONDS_A_POLL) * MEMORY_GB * prices.LAMBDA_PER_GB_SECOND_ARM
+        + (batch.seconds + NETWORK_SECONDS_A_POLL) * BATCH_GB * prices.LAMBDA_PER_GB_SECOND_ARM
         + batch.write_units * prices.DYNAMODB_PER_MILLION_WRITE_UNITS / 1e6
         + batch.read_units * prices.DYNAMODB_PER_MILLION_READ_UNITS / 1e6
         + batch.log_bytes / 1e9 * (prices.LOGS_PER_GB_INGESTED + prices.LOGS_PER_GB_MONTH_STORED)

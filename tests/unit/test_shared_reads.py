@@ -77,7 +77,8 @@ def test_load_many_gives_every_target_even_one_never_seen(store: AlertStore) -> 
     store.save_histories({"a": History((Point(1.0, {"retries": 2}),))})
     states = store.load_many(["a", "never"])
     assert [p.figures for p in states["a"].history.points] == [{"retries": 2}]
-    assert states["never"].records == {} and states["never"].history.points == ()
+    assert states["never"].records == {}
+    assert states["never"].history.points == ()
 
 
 def test_histories_dynamodb_leaves_unprocessed_are_sent_again(aws: None) -> None:
