@@ -224,8 +224,9 @@ class Call:
 
 def resource_of(service: str, operation: str, params: dict[str, Any]) -> tuple[str, ...]:
     """The ARN(s) IAM evaluates for a call, from its parameters, as AWS documents them per service."""
-    if service == "dynamodb":
-        return (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{params['TableName']}",)
+    if service == "dynamodb":  # one table, or a batch's (RequestItems names each table)
+        tables = [params["TableName"]] if "TableName" in params else sorted(params["RequestItems"])
+        return tuple(f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}" for table in tables)
     if service == "ssm":
         name = params["Name"]
         return (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name if name.startswith('/') else '/' + name}",)

@@ -284,6 +284,21 @@ def test_the_poller_with_a_per_target_token_in_secrets_manager(
     assert len(slack.received) == 1
 
 
+@pytest.mark.usefixtures("aws")
+def test_the_poller_with_several_targets_reads_their_state_at_once(
+    template: dict[str, Any], peers: tuple[LocalServer, LocalServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Scan for every target's state, BatchWriteItem for their histories (docs/performance.md)."""
+    sidekiq, slack = peers
+    stack = poller_stack(template, {"ConfigParameter": "/sidekiq-watch/config"})
+    targets = [{"name": name, "url": sidekiq.url + "/stats"} for name in ("shop", "billing", "search")]
+    ssm_put("/sidekiq-watch/config", json.dumps({"targets": targets}), secure=False)
+    ssm_put("/sidekiq-watch/slack-webhook-url", slack.url + "/hook")
+    run_under(stack, "PollerFunction", "PollerRole", monkeypatch, load_event("scheduled.json"))
+    assert len(slack.received) == 3
+    assert {call.action for call in EXERCISED["PollerRole"]} >= {"dynamodb:Scan", "dynamodb:BatchWriteItem"}
+
+
 def arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:us-east-1:123456789012:{resource}"
 

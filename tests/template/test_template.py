@@ -213,7 +213,7 @@ def test_iam_reaches_only_the_state_table(transformed: dict[str, Any]) -> None:
     assert dynamodb == [
         {
             "Effect": "Allow",
-            "Action": ["dynamodb:Query", "dynamodb:PutItem"],
+            "Action": ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"],
             "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]},
         }
     ]
