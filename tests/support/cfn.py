@@ -112,6 +112,8 @@ class Stack:
             return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
         if kind == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function") and attribute == "Arn":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         return f"{name}.{attribute}"
 
     def resolve(self, value: Any) -> Any:
@@ -180,7 +182,14 @@ class Stack:
                     f"{role} attaches {policy_arn}: bundle its document in managed_policies.json"
                 )
             found += MANAGED_POLICIES[name]
-        for policy in properties.get("Policies", []):
+        attached = [  # AWS::IAM::RolePolicy resources naming this role, where their condition holds
+            resource["Properties"]
+            for resource in self.template["Resources"].values()
+            if resource["Type"] == "AWS::IAM::RolePolicy"
+            and resource["Properties"]["RoleName"] == {"Ref": role}
+            and (resource.get("Condition") is None or self.condition(resource["Condition"]))
+        ]
+        for policy in [*properties.get("Policies", []), *attached]:
             for statement in self.resolve(policy["PolicyDocument"])["Statement"]:
                 actions = (
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -245,7 +254,14 @@ def resource_of(service: str, operation: str, params: dict[str, Any]) -> tuple[s
         )
     if service == "sns":
         return (params["TopicArn"],)
+    if service == "lambda":
+        name = params["FunctionName"]
+        return (name if name.startswith("arn:") else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",)
     raise AssertionError(f"no ARN rule for {service}:{operation}: add one to tests/support/cfn.py")
+
+
+# Where the IAM action is not named as the API operation is.
+IAM_ACTION_OF = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 @contextmanager
@@ -258,7 +274,8 @@ def recorded_aws_calls() -> Iterator[list[Call]]:
 
     def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
         service = client.meta.service_model.signing_name
-        calls.append(Call(f"{service}:{operation}", resource_of(service, operation, params)))
+        action = IAM_ACTION_OF.get(f"{service}:{operation}", f"{service}:{operation}")
+        calls.append(Call(action, resource_of(service, operation, params)))
         result = original(client, operation, params)
         calls.extend(kms_calls_made_for(client, operation, params, lambda *a: original(client, *a)))
         return result

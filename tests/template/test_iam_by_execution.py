@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+import responses
 
 from sidekiq_watch.handlers import batch_webhook, poller, slack_actions
 from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
@@ -506,6 +507,7 @@ def test_the_slack_actions_function_stores_a_silence_with_what_it_is_granted(
         "type": "block_actions",
         "user": {"id": "U1", "username": "alice"},
         "actions": [{"action_id": "silence_1h", "value": value, "action_ts": "1.5"}],
+        "response_url": "https://hooks.slack.com/actions/T0/1/x",
     }
     body = urlencode({"payload": json.dumps(payload)})
     stamp = str(int(time.time()))
@@ -517,7 +519,11 @@ def test_the_slack_actions_function_stores_a_silence_with_what_it_is_granted(
         "body": body,
         "isBase64Encoded": False,
     }
-    result = run_under(stack, "SlackActionsFunction", "SlackActionsRole", monkeypatch, event)
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")  # in Lambda: the update is handed off
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as slack:
+        slack.post("https://hooks.slack.com/actions/T0/1/x")  # moto has no such function: sent inline
+        result = run_under(stack, "SlackActionsFunction", "SlackActionsRole", monkeypatch, event)
     assert result["statusCode"] == 200
+    assert "lambda:InvokeFunction" in {call.action for call in EXERCISED["SlackActionsRole"]}
     items = boto3.client("dynamodb").scan(TableName="stack-state")["Items"]
     assert [item["pk"]["S"] for item in items] == ["#silences"]

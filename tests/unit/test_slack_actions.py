@@ -188,3 +188,93 @@ def test_the_function_end_to_end_through_sidekiq_watch_invoke(
         None, "SlackActionsFunction", tmp_path / "forged.json", env_vars_path=tmp_path / "env.json"
     )
     assert refused["statusCode"] == 401
+
+
+class FakeLambda:
+    """Lambda's Invoke, as the hand-off calls it; ``fails`` makes it raise as botocore would."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.invoked: list[dict[str, Any]] = []
+        self.fails = fails
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        if self.fails:
+            raise TimeoutError("read timeout")
+        self.invoked.append(kwargs)
+        return {"StatusCode": 202}
+
+
+def click_event(body: bytes) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "headers": {"content-type": "application/x-www-form-urlencoded", **signed(body)},
+        "requestContext": {"http": {"method": "POST", "path": "/"}},
+        "body": body.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def in_lambda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The function as deployed: its secret, its state, Lambda's runtime API; its context."""
+    from sidekiq_watch.local_invoke import FunctionSpec, LocalContext
+
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("STATE_FILE", str(tmp_path / "state.json"))
+    monkeypatch.delenv("STATE_TABLE", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    return LocalContext(FunctionSpec("SlackActionsFunction", "", 10, 256, {}, []))
+
+
+@responses.activate
+def test_in_lambda_a_click_is_answered_first_and_the_message_updated_after(
+    in_lambda: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sidekiq_watch.handlers import slack_actions
+
+    responses.post(RESPONSE_URL, body="ok")
+    fake = FakeLambda()
+    monkeypatch.setattr(slack_actions, "lambda_client", lambda: fake)
+    answer = slack_actions.handler(click_event(click(posted_message(), "silence_1h")), in_lambda)
+    assert answer["statusCode"] == 200
+    assert len(responses.calls) == 0  # nothing sent to Slack before answering
+    [handed] = fake.invoked
+    assert handed["InvocationType"] == "Event"
+    assert handed["FunctionName"] == in_lambda.invoked_function_arn
+    later = slack_actions.handler(json.loads(handed["Payload"]), in_lambda)
+    assert later == {"sent": True}
+    [update] = responses.calls
+    assert "Silenced for 1h by @alice" in json.dumps(json.loads(update.request.body)["blocks"])
+
+
+@responses.activate
+def test_a_failed_hand_off_updates_the_message_before_answering(
+    in_lambda: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sidekiq_watch.handlers import slack_actions
+
+    responses.post(RESPONSE_URL, body="ok")
+    monkeypatch.setattr(slack_actions, "lambda_client", lambda: FakeLambda(fails=True))
+    answer = slack_actions.handler(click_event(click(posted_message(), "silence_1h")), in_lambda)
+    assert answer["statusCode"] == 200
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_an_update_event_for_any_host_but_slacks_is_not_sent(in_lambda: Any) -> None:
+    from sidekiq_watch.handlers import slack_actions
+
+    event = {slack_actions.UPDATE_EVENT: {"response_url": "https://evil.example/x", "update": {"text": "hi"}}}
+    assert slack_actions.handler(event, in_lambda) == {"sent": False}
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_function_url_request_cannot_pose_as_a_handed_off_update(in_lambda: Any) -> None:
+    from sidekiq_watch.handlers import slack_actions
+
+    update = {"response_url": RESPONSE_URL, "update": {"text": "forged"}}
+    event = {**click_event(b"payload=x"), slack_actions.UPDATE_EVENT: update}
+    event["headers"] = {"x-slack-signature": "v0=" + "0" * 64, "x-slack-request-timestamp": "1"}
+    assert slack_actions.handler(event, in_lambda)["statusCode"] == 401
+    assert len(responses.calls) == 0

@@ -123,14 +123,14 @@ def _click(body: bytes) -> tuple[str, Any, str, str | None, Mapping[str, Any], s
         value = None
     name = str(user.get("username") or user.get("name") or user.get("id") or "someone")[:64]
     given = payload.get("response_url")
-    response_url = given if isinstance(given, str) and _slack_hook(given) else None
+    response_url = given if isinstance(given, str) and slack_response_url(given) else None
     found = payload.get("message")
     message: Mapping[str, Any] = found if isinstance(found, dict) else {}
     stamp = f"{action.get('action_ts', '')}|{user.get('id', '')}"
     return str(action.get("action_id", "")), value, f"@{name}", response_url, message, stamp
 
 
-def _slack_hook(url: str) -> bool:
+def slack_response_url(url: str) -> bool:
     """The update goes only to Slack's own response URLs (never wherever a request says)."""
     parts = urlsplit(url)
     return parts.scheme == "https" and parts.hostname in RESPONSE_HOSTS and parts.port is None
