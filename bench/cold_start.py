@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import QUICK, median, sized, slow_server, table
+from common import QUICK, median, moto_with_tables, sized, slow_server, table
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
@@ -87,7 +87,12 @@ def once(python: str, kind: str, env: dict[str, str], path: list[Path]) -> dict[
     started = time.perf_counter()
     out = subprocess.run(
         [python, "-s", "-c", CHILD, kind.split()[0] if " " in kind else kind],
-        env={**env, "PYTHONPATH": os.pathsep.join(map(str, path)), "PYTHONDONTWRITEBYTECODE": "1"},
+        env={
+            **env,
+            "PYTHONPATH": os.pathsep.join(map(str, path)),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AWS_LAMBDA_FUNCTION_NAME": kind.split()[0],  # as Lambda sets it: the handlers prepare at init
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -160,10 +165,6 @@ def floor_of(kind: str) -> str:
 
 
 def main() -> dict[str, Any]:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
     python, version = runtime_python()
     runtime = build("lambda-runtime", "runtime", python, version)
     poller = build("build-PollerFunction", "poller", python, version)
@@ -183,39 +184,11 @@ def main() -> dict[str, Any]:
             name = f"{kind.split()[0]}-sources"
             sources = build(f"build-{function}", name, python, version, "LAMBDA_BYTECODE=no")
             path_of[kind] = [sources, runtime]
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's request log
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    import boto3
-
-    env = {
-        "PATH": os.environ["PATH"],
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-        "POWERTOOLS_METRICS_NAMESPACE": "Sidekiq",
-    }
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
-    for name, keys in (("state", [("pk", "HASH"), ("sk", "RANGE")]), ("deliveries", [("id", "HASH")])):
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
-            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
-        )
     config = BUILD / "batches.yaml"
-    with slow_server(0.0, {"sidekiq": {"retries": 1, "processes": 1, "enqueued": 0}}) as url:
+    with (
+        moto_with_tables() as env,
+        slow_server(0.0, {"sidekiq": {"retries": 1, "processes": 1, "enqueued": 0}}) as url,
+    ):
         config.write_text(f"channels:\n  hook:\n    type: webhook\n    url: {url}/hook\n")
         event = ROOT / "events" / "batch-success.json"
         env_poller = {**env, "SIDEKIQ_STATS_URL": f"{url}/sidekiq/stats", "STATE_TABLE": "state"}
@@ -243,7 +216,6 @@ def main() -> dict[str, Any]:
                     kind_env = {**env_batches, "BENCH_EVENT": str(path)}
                 samples[kind].append(once(python, kind, kind_env, path_of[kind]))
         results = {kind: medians(found) for kind, found in samples.items()}
-    moto.stop()
     # Cold start as Lambda pays it: from the first line of code to the end of the first invocation.
     # Interpreter start-up is the same for all, and process exit is never paid by a Lambda.
     boto_cost = results["boto3"]["total"]

@@ -92,3 +92,45 @@ class Context:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 60_000
+
+
+@contextmanager
+def moto_with_tables() -> Iterator[dict[str, str]]:
+    """A moto server on 127.0.0.1 with the state and delivery tables; yields the environment a
+    measured function process is given (fake credentials, the endpoint, the region)."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's request log
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "POWERTOOLS_METRICS_NAMESPACE": "Sidekiq",
+    }
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    for name, keys in (("state", [("pk", "HASH"), ("sk", "RANGE")]), ("deliveries", [("id", "HASH")])):
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
+        )
+    try:
+        yield env
+    finally:
+        moto.stop()

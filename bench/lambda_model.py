@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 import prices
 from cold_start import BUILD, build, runtime_python
-from common import QUICK, median, slow_server, table
+from common import QUICK, median, moto_with_tables, slow_server, table
 from cpu_share import CpuShare, open_share, share_of
 
 # BENCH_SIZES=256,1769 measures only those (a quicker look while tuning).
@@ -227,103 +227,68 @@ def poller_config(url: str, count: int, directory: Path) -> Path:
 
 
 def main() -> dict[str, Any]:
-    import logging
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
     python, version = runtime_python()
     runtime = build("lambda-runtime", "runtime", python, version)
     poller = build("build-PollerFunction", "poller", python, version)
     batches = build("build-BatchNotificationsFunction", "batches", python, version)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "POWERTOOLS_METRICS_NAMESPACE": "Sidekiq",
-    }
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
-    tables = {"state": [("pk", "HASH"), ("sk", "RANGE")], "deliveries": [("id", "HASH")]}
-    for name, keys in tables.items():
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
-            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
-        )
     lives: dict[tuple[str, int, str], Life] = {}
-    try:
-        with (
-            open_share() as (share, where),
-            slow_server(0.0, STATS) as instant,
-            slow_server(DELAY, STATS) as url,
-        ):
-            BUILD.mkdir(parents=True, exist_ok=True)
-            hook = BUILD / "model-batches.yaml"
-            hook.write_text(f"channels:\n  hook:\n    type: webhook\n    url: {instant}/hook\n")
-            batch_env = {
-                **env,
-                "BATCH_CONFIG": str(hook),
-                "DELIVERY_TABLE": "deliveries",
-                "BATCH_AUTH_USERNAME": "sidekiq",
-                "BATCH_AUTH_PASSWORD": "change-me",
-                "BENCH_EVENT": str(HERE.parent / "events" / "batch-success.json"),
-            }
+    with (
+        moto_with_tables() as env,
+        open_share() as (share, where),
+        slow_server(0.0, STATS) as instant,
+        slow_server(DELAY, STATS) as url,
+    ):
+        BUILD.mkdir(parents=True, exist_ok=True)
+        hook = BUILD / "model-batches.yaml"
+        hook.write_text(f"channels:\n  hook:\n    type: webhook\n    url: {instant}/hook\n")
+        batch_env = {
+            **env,
+            "BATCH_CONFIG": str(hook),
+            "DELIVERY_TABLE": "deliveries",
+            "BATCH_AUTH_USERNAME": "sidekiq",
+            "BATCH_AUTH_PASSWORD": "change-me",
+            "BENCH_EVENT": str(HERE.parent / "events" / "batch-success.json"),
+        }
 
-            def poller_env(count: int, server: str = url) -> dict[str, str]:
-                config = poller_config(server, count, BUILD)
-                return {**env, "SIDEKIQ_WATCH_CONFIG": str(config), "STATE_TABLE": "state"}
+        def poller_env(count: int, server: str = url) -> dict[str, str]:
+            config = poller_config(server, count, BUILD)
+            return {**env, "SIDEKIQ_WATCH_CONFIG": str(config), "STATE_TABLE": "state"}
 
-            functions = {
-                "boto3": ("boto3", env, [runtime]),
-                "poller": ("poller", poller_env(1, instant), [poller, runtime]),
-                "batches": ("batches", batch_env, [batches, runtime]),
-            }
-            for memory in SIZES:
-                for name, (kind, kind_env, path) in functions.items():
-                    for init in ("free", "throttled"):
-                        found = [
-                            live(
-                                python,
-                                kind,
-                                kind_env,
-                                path,
-                                share,
-                                memory,
-                                init_throttled=init == "throttled",
-                                invocations=2,
-                            )
-                            for _ in range(RUNS)
-                        ]
-                        lives[(name, memory, init)] = middle(found)
-                for count in MANY:
-                    # Three polls: the first makes the targets' records, the second and third are
-                    # what every later poll costs (the third's figures are shown).
-                    lives[(f"poller-{count}", memory, "free")] = live(
-                        python,
-                        "poller",
-                        poller_env(count),
-                        [poller, runtime],
-                        share,
-                        memory,
-                        init_throttled=False,
-                        invocations=3,
-                    )
-    finally:
-        moto.stop()
+        functions = {
+            "boto3": ("boto3", env, [runtime]),
+            "poller": ("poller", poller_env(1, instant), [poller, runtime]),
+            "batches": ("batches", batch_env, [batches, runtime]),
+        }
+        for memory in SIZES:
+            for name, (kind, kind_env, path) in functions.items():
+                for init in ("free", "throttled"):
+                    found = [
+                        live(
+                            python,
+                            kind,
+                            kind_env,
+                            path,
+                            share,
+                            memory,
+                            init_throttled=init == "throttled",
+                            invocations=2,
+                        )
+                        for _ in range(RUNS)
+                    ]
+                    lives[(name, memory, init)] = middle(found)
+            for count in MANY:
+                # Three polls: the first makes the targets' records, the second and third are
+                # what every later poll costs (the third's figures are shown).
+                lives[(f"poller-{count}", memory, "free")] = live(
+                    python,
+                    "poller",
+                    poller_env(count),
+                    [poller, runtime],
+                    share,
+                    memory,
+                    init_throttled=False,
+                    invocations=3,
+                )
     return report(lives, where, version)
 
 

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,10 @@ def with_emulated_timeouts(template: Path) -> Path:
 def sam_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
     work = tmp_path_factory.mktemp("sam-local")
     sam = sam_cli()
+    poller = with_emulated_timeouts(sam_build(sam, work / "build"))
     templates = {
-        "PollerFunction": with_emulated_timeouts(sam_build(sam, work / "build")),
+        "PollerFunction": poller,
+        "SlackActionsFunction": poller,  # the poller's stack declares it (opt-in)
         "BatchNotificationsFunction": with_emulated_timeouts(
             sam_build(sam, work / "build-batches", "batch-notifications.yaml")
         ),
@@ -246,3 +249,72 @@ def test_a_batch_is_delivered_once_across_two_calls_of_a_warm_container(
     assert [d["status"] for d in first["deliveries"]] == ["delivered"], first
     assert [d["status"] for d in second["deliveries"]] == ["already_delivered"], second
     assert len(hook.received) == 1
+
+
+def test_a_slack_click_silences_and_unsilences_in_a_warm_container(
+    sam_local: SamLocal, tmp_path: Path
+) -> None:
+    """SlackActionsFunction under SAM's emulator: a signed click is answered 200 and its silence
+    stored; an Unsilence click in the same container finds and ends it (so it was stored); a forged
+    one is 401. No AWS is reachable from the container: the hand-off fails and the update is tried
+    inline, both logged, neither leaking the signing secret."""
+    from tests.unit.test_slack_actions import click, posted_message
+
+    secret = f"{SECRET_MARK}-signing"
+    env_vars = write_env(
+        tmp_path / "env.json",
+        {"SlackActionsFunction": {"SLACK_SIGNING_SECRET": secret, "STATE_TABLE": "", "STATE_FILE": ""}},
+    )
+
+    def event(body: bytes, signature_of: str = secret) -> dict[str, Any]:
+        from sidekiq_watch.alerts.slack_actions import signature
+
+        stamp = str(int(time.time()))
+        return {
+            "version": "2.0",
+            "rawPath": "/",
+            "headers": {
+                "content-type": "application/x-www-form-urlencoded",
+                "x-slack-request-timestamp": stamp,
+                "x-slack-signature": signature(signature_of, stamp, body),
+            },
+            "requestContext": {"http": {"method": "POST", "path": "/"}},
+            "body": body.decode(),
+            "isBase64Encoded": False,
+        }
+
+    silence = click(posted_message(), "silence_1h")
+    port = free_port()
+    with sam_local.start_lambda("SlackActionsFunction", env_vars, port) as log:
+        client = boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            config=Config(read_timeout=300, retries={"max_attempts": 0}),
+        )
+
+        def call(payload: dict[str, Any]) -> Any:
+            answer = client.invoke(FunctionName="SlackActionsFunction", Payload=json.dumps(payload).encode())
+            return json.loads(answer["Payload"].read())
+
+        started = time.monotonic()
+        silenced = call(event(silence))
+        TIMES["start-lambda SlackActionsFunction (cold)"] = time.monotonic() - started
+        forged = call(event(silence, signature_of="not-the-secret"))
+        logged = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+        first_click = next(json.loads(line) for line in logged.splitlines() if '"Slack click"' in line)
+        [stored] = first_click["silences"]
+        value = json.dumps({"ids": [stored]})
+        payload = json.loads(urllib.parse.parse_qs(silence.decode())["payload"][0])
+        payload["actions"] = [{"action_id": "unsilence", "value": value, "action_ts": "2.5"}]
+        unsilenced = call(event(urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()))
+        logged = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+    assert (silenced["statusCode"], forged["statusCode"], unsilenced["statusCode"]) == (200, 401, 200)
+    clicks = [json.loads(line) for line in logged.splitlines() if '"Slack click"' in line]
+    assert [(c["outcome"], c["silences"]) for c in clicks] == [
+        ("silenced", [stored]),
+        ("refused: no valid signature, or too old", []),
+        ("unsilenced", [stored]),  # found in the container's state: the first click stored it
+    ]
+    assert "Message update not handed off" in logged
+    assert SECRET_MARK not in logged
