@@ -18,12 +18,13 @@ from .alerts.config import Target, WatchConfig, load_watch_config
 from .alerts.lifecycle import SOURCE_RULE, AlertRecord, decide, hold_of
 from .alerts.messages import format_duration
 from .alerts.persistence import AlertStore
+from .alerts.receivers import ConfiguredReceivers, slack_channel
 from .alerts.rules import evaluate, left_out
 from .alerts.silences import Quieter
 from .channels import Channel
 from .channels.message import Message, Paragraph, Severity, bold, code, plain
 from .errors import ConfigError, DeliveryError, SidekiqWatchError
-from .poll import ConfiguredReceivers, alert_resources, open_store, slack_channel, target_source
+from .poll import alert_resources, open_store, target_source
 from .secrets import Secret
 from .settings import BatchSettings, PollerSettings
 from .stats.snapshot import FIGURES

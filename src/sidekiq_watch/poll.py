@@ -1,4 +1,5 @@
 """One poll of every target: source → snapshot → rules → lifecycle (with state) → message → channel.
+(Who hears what: alerts/receivers.py; what the poll reports: alerts/report.py.)
 
 Knows nothing of Lambda. Exactly-once rests on the store's versioned writes, in this order:
 claim each transition (a conditional write with a lease), post one grouped message, then
@@ -16,37 +17,41 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
 
-from .alerts.config import DEFAULT_RECEIVER, Target, WatchConfig, current_watch_config
+from .alerts.config import Target, WatchConfig, current_watch_config
 from .alerts.history import History, Point, rates
 from .alerts.lifecycle import (
     SOURCE_KEY,
     SOURCE_RULE,
     AlertRecord,
     Decision,
-    Hold,
     decide,
     decide_source,
     hold_of,
 )
-from .alerts.messages import TargetView, format_duration, render_notices
+from .alerts.messages import TargetView, render_notices
 from .alerts.persistence import AlertStore, TargetState
 from .alerts.persistence.exceptions import StateConflictsError
 from .alerts.persistence.local_file import LocalFileStore
-from .alerts.rules import Finding, evaluate
+from .alerts.receivers import (
+    ConfiguredReceivers,
+    OneReceiver,
+    Receivers,
+    Told,
+    record_key,
+    sent_by,
+)
+from .alerts.report import Announcement, Heartbeat, PollReport, TargetReport
+from .alerts.rules import evaluate
 from .alerts.silences import Quieter, Silence, apply_silences, quieting
 from .channels import Channel, Resources
 from .channels.message import Message
-from .channels.printer import PrintChannel
-from .channels.slack import SLACK_RETRY, SlackChannel
-from .errors import ConfigError, DeliveryError, SidekiqWatchError, SourceError
+from .channels.slack import SLACK_RETRY
+from .errors import DeliveryError, SidekiqWatchError, SourceError
 from .http import RetryPolicy, deliver
 from .secrets import Secret
 from .settings import PollerSettings, default_state_file
@@ -64,178 +69,7 @@ MAX_CONCURRENT_TARGETS = 256
 MIN_ANNOUNCE_SECONDS = 0.25
 # Claims are written this many at a time, the time left checked between chunks.
 CLAIM_CHUNK = 100
-
-
-class TargetOutcome(StrEnum):
-    """How one target's poll ended: decided from the report's fields in one place (outcome)."""
-
-    DELIVERED = "delivered"
-    NOTHING_TO_SEND = "nothing to send"
-    REJECTED = "rejected"
-    WILL_RETRY = "will retry"
-    SOURCE_UNREADABLE = "source unreadable"
-    NOT_FINISHED = "not finished in time"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Announcement:
-    """What announcing one target's decisions did: posted, left to another invocation, or not delivered."""
-
-    notices: tuple[tuple[str, str], ...] = ()  # (notice, rule) announced by this poll
-    others_announcing: tuple[str, ...] = ()
-    already_announced: tuple[str, ...] = ()
-    # Announced, but the confirming write lost to another invocation: it may announce them again.
-    confirm_lost: tuple[str, ...] = ()
-    sent_by: str | None = None  # the notifier that took the message (posted to Slack, printed)
-    left: int = 0  # notices not claimed because the time ran out: the next poll decides them
-    rejected: DeliveryError | None = None
-    transient: DeliveryError | None = None
-
-
-@dataclass(frozen=True)
-class TargetReport:
-    """What one target's poll saw and did; its outcome is derived, never stored."""
-
-    target: str
-    checked_at: float
-    snapshot: Snapshot | None = None
-    findings: tuple[Finding, ...] = ()
-    holds: tuple[Hold, ...] = ()  # rules waiting out their `for` or `keep_firing_for`
-    silenced: tuple[tuple[str, str], ...] = ()  # (rule, silence or window id) kept quiet this poll
-    source_error: SourceError | None = None
-    announced: Announcement = Announcement()
-    failure: SidekiqWatchError | None = None
-    late: bool = False
-
-    @property
-    def outcome(self) -> TargetOutcome:
-        if self.late:
-            return TargetOutcome.NOT_FINISHED
-        if self.failure is not None:
-            return TargetOutcome.FAILED
-        if self.announced.rejected is not None:
-            return TargetOutcome.REJECTED
-        if self.announced.transient is not None:
-            return TargetOutcome.WILL_RETRY
-        if self.announced.notices:
-            return TargetOutcome.DELIVERED
-        if self.source_error is not None:
-            return TargetOutcome.SOURCE_UNREADABLE
-        return TargetOutcome.NOTHING_TO_SEND
-
-    @property
-    def delivery(self) -> str:
-        """The outcome in words, for the CLI and the log record."""
-        outcome = self.outcome
-        left = (
-            f"; {self.announced.left} notices left to the next poll (out of time)"
-            if self.announced.left
-            else ""
-        )
-        if outcome is TargetOutcome.DELIVERED:
-            return (self.announced.sent_by or outcome.value) + left
-        if outcome is TargetOutcome.REJECTED:
-            return f"rejected: {self.announced.rejected}"
-        if outcome is TargetOutcome.WILL_RETRY:
-            return f"failed, will retry: {self.announced.transient}"
-        if outcome is TargetOutcome.FAILED:
-            return f"failed: {self.failure}"
-        if outcome is TargetOutcome.NOT_FINISHED:
-            return f"not finished within the invocation's time{left}; polled again next time"
-        return "nothing to send"
-
-    @property
-    def pending(self) -> set[str]:
-        """Rules breaching but not yet for their `for`: not firing, so not alerting."""
-        return {hold.key for hold in self.holds if hold.state == "pending"}
-
-    def _finding(self, finding: Finding) -> dict[str, Any]:
-        shown = {"rule": finding.key, "status": finding.status, "value": finding.value}
-        shown["severity"] = finding.severity
-        for hold in self.holds:
-            if hold.key == finding.key:
-                shown["status"] = hold.state
-                shown["held"] = f"{format_duration(hold.held)} of {format_duration(hold.needed)}"
-        return shown
-
-    def as_dict(self) -> dict[str, Any]:
-        announced = self.announced
-        return {
-            "target": self.target,
-            "checked_at": datetime.fromtimestamp(self.checked_at, UTC).isoformat(),
-            "shape": self.snapshot.shape if self.snapshot else None,
-            "figures": self.snapshot.figures() if self.snapshot else {},
-            "findings": [self._finding(f) for f in self.findings],
-            "silenced": [{"rule": key, "by": by} for key, by in self.silenced],
-            "source_error": (
-                {"kind": self.source_error.kind, "message": str(self.source_error)}
-                if self.source_error
-                else None
-            ),
-            "notices": [{"notice": notice, "rule": key} for notice, key in announced.notices],
-            "others_announcing": list(announced.others_announcing),
-            "confirm_lost": list(announced.confirm_lost),
-            "already_announced": list(announced.already_announced),
-            "left_to_next_poll": announced.left,
-            "outcome": self.outcome.value,
-            "delivery": self.delivery,
-            "error": str(self.failure) if self.failure else None,
-        }
-
-
-class Heartbeat(StrEnum):
-    """What became of the dead man's switch after a poll."""
-
-    SENT = "sent"
-    FAILED = "failed (logged; the poll is not failed for it)"
-    HELD_BACK = "not sent: the poll did not finish or could not deliver"
-
-
 HEARTBEAT_RETRY = RetryPolicy(attempts=2, backoff_seconds=0.5, max_retry_after_seconds=2.0)
-
-
-@dataclass
-class PollReport:
-    targets: list[TargetReport]
-    state: str
-    heartbeat: Heartbeat | None = None  # None: no heartbeat_url
-
-    def as_dict(self) -> dict[str, Any]:
-        beat = {"heartbeat": self.heartbeat.value} if self.heartbeat else {}
-        return {"state": self.state, "targets": [t.as_dict() for t in self.targets], **beat}
-
-    @property
-    def transient_failures(self) -> list[DeliveryError]:
-        return [t.announced.transient for t in self.targets if t.announced.transient is not None]
-
-    def verdict(self) -> Verdict:
-        """The one judgement of a poll: the CLI's exit status maps it; the handler fails on it."""
-        failures = [t.failure for t in self.targets if t.failure is not None]
-        if any(t.outcome in (TargetOutcome.REJECTED, TargetOutcome.WILL_RETRY) for t in self.targets):
-            return Verdict.DELIVERY
-        if any(isinstance(f, ConfigError) for f in failures):
-            return Verdict.CONFIG
-        if any(isinstance(f, DeliveryError) for f in failures):
-            return Verdict.DELIVERY
-        if failures:
-            return Verdict.FAILED  # never called a delivery failure: nothing was even sent
-        if any(t.source_error for t in self.targets) or any(
-            f.status == "firing" and f.key not in t.pending for t in self.targets for f in t.findings
-        ):
-            return Verdict.ALERTING
-        return Verdict.OK
-
-    def invocation_error(self) -> SidekiqWatchError | None:
-        """What fails the Lambda invocation, or None. A transient delivery failure first: Lambda's
-        retry is the next attempt. A message Slack rejected does not fail it: retrying cannot help,
-        and the next poll tries again. Alerts never fail it."""
-        if self.transient_failures:
-            return self.transient_failures[0]
-        failures = [t.failure for t in self.targets if t.failure is not None]
-        if failures:
-            return SidekiqWatchError("; ".join(str(f) for f in failures))
-        return None
 
 
 def checked(snapshot: Snapshot, location: str) -> Snapshot:
@@ -253,63 +87,6 @@ def history_point(snapshot: Snapshot, at: float) -> Point:
     for queue, size in sorted((snapshot.queues or {}).items())[:MAX_HISTORY_QUEUES]:
         figures[f"queue:{queue}"] = size
     return Point(at, figures)
-
-
-class Receivers(Protocol):
-    """Who hears a target's alerts: the receivers routes send it to, and each one's channel."""
-
-    def route(self, target: Target, labels: Mapping[str, str]) -> tuple[str, ...]: ...
-
-    def channel(self, target: Target, name: str) -> Channel: ...
-
-
-def legacy_receiver(target: Target) -> str:
-    """The one receiver alerts had before routing: the target's own webhook, or the default."""
-    return f"slack:{target.name}" if target.slack_webhook_url else DEFAULT_RECEIVER
-
-
-def record_key(key: str, receiver: str, target: Target) -> str:
-    """Each receiver keeps its own record of what it was told; the default receivers keep the keys
-    every alert had before routing, so an upgrade announces nothing twice."""
-    if receiver in (DEFAULT_RECEIVER, f"slack:{target.name}"):
-        return key
-    return f"{key} @{receiver}"
-
-
-@dataclass(frozen=True)
-class Told:
-    """Per alert key, the receivers whose record of it fires (or cannot be evaluated) and the
-    severity it last fired with: indexed once per poll, from the target's records."""
-
-    receivers: dict[str, list[str]]
-    severities: dict[str, str]
-
-    @classmethod
-    def of(cls, state: TargetState, target: Target) -> Told:
-        receivers: dict[str, list[str]] = {}
-        severities: dict[str, str] = {}
-        for record in state.records.values():
-            key, name = record.key, legacy_receiver(target)
-            if " @" in record.key:
-                key, _, name = record.key.rpartition(" @")
-            if record.severity:
-                severities.setdefault(key, record.severity)
-            if record.status != "ok":
-                receivers.setdefault(key, []).append(name)
-        return cls(receivers, severities)
-
-
-@dataclass(frozen=True)
-class OneReceiver:
-    """Every alert to ``channel_for(target)``, under the keys alerts had before routing."""
-
-    channel_for: Callable[[Target], Channel]
-
-    def route(self, target: Target, labels: Mapping[str, str]) -> tuple[str, ...]:
-        return (legacy_receiver(target),)
-
-    def channel(self, target: Target, name: str) -> Channel:
-        return self.channel_for(target)
 
 
 @dataclass
@@ -735,56 +512,6 @@ def target_source(
         detail_url=target.redis_url,
         detail_auth=target.redis_auth,
     )
-
-
-DRY_RUN = "printed (dry run: SLACK_WEBHOOK_URL is not set)"
-
-
-def sent_by(channel: Channel) -> str:
-    """Where an alert went, in the report's words."""
-    if channel.kind == "print":
-        return DRY_RUN
-    return "posted to Slack" if channel.kind == "slack" else f"sent to {channel.kind} {channel.name}"
-
-
-def dry_run_channel() -> PrintChannel:
-    """No webhook: the Slack message is printed, as it would be posted."""
-    return PrintChannel(
-        "dry-run", form="slack", heading="Slack message (dry run, SLACK_WEBHOOK_URL is not set):"
-    )
-
-
-def slack_channel(settings: PollerSettings, name: str, url: Secret, channel: str | None) -> SlackChannel:
-    """A Slack webhook with the settings' overrides: the one wiring the poller and `test-notify` use."""
-    return SlackChannel(name, url, channel, settings.slack_username, settings.slack_icon_emoji)
-
-
-@dataclass(frozen=True)
-class ConfiguredReceivers:
-    """The configuration's receivers and route; without a route, every alert goes to its target's
-    Slack webhook (or SLACK_WEBHOOK_URL's), as before routing. A dry run prints every message."""
-
-    settings: PollerSettings
-    config: WatchConfig
-    dry_run: bool = False
-    printer: PrintChannel = field(default_factory=dry_run_channel)
-
-    def route(self, target: Target, labels: Mapping[str, str]) -> tuple[str, ...]:
-        if self.config.route is None:
-            return (legacy_receiver(target),)
-        return self.config.route.receivers(labels)
-
-    def channel(self, target: Target, name: str) -> Channel:
-        if self.dry_run:
-            return self.printer
-        if name in self.config.receivers:
-            return self.config.receivers[name]
-        own = name == f"slack:{target.name}" and target.slack_webhook_url is not None
-        webhook = target.slack_webhook_url if own else self.settings.slack_webhook_url
-        if webhook is None:
-            return self.printer
-        channel = target.slack_channel or self.settings.slack_channel
-        return slack_channel(self.settings, name, webhook, channel)
 
 
 def alert_resources(

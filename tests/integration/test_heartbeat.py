@@ -11,7 +11,8 @@ import pytest
 from sidekiq_watch.alerts.config import WatchConfig, load_watch_config
 from sidekiq_watch.alerts.persistence.exceptions import StateStoreError
 from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
-from sidekiq_watch.poll import Heartbeat, Watcher, run_poll
+from sidekiq_watch.alerts.report import Heartbeat
+from sidekiq_watch.poll import Watcher, run_poll
 from sidekiq_watch.settings import load_poller_settings
 from tests.support.servers import Reply, local_server
 from tests.unit.test_watcher import Clock, Sidekiq, Slack

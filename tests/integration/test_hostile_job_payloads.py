@@ -16,7 +16,8 @@ import pytest
 
 from sidekiq_watch.alerts.config import WatchConfig
 from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
-from sidekiq_watch.poll import TargetOutcome, Watcher
+from sidekiq_watch.alerts.report import TargetOutcome
+from sidekiq_watch.poll import Watcher
 from sidekiq_watch.settings import StatsAuth
 from sidekiq_watch.stats.redis_source import RedisStatsSource
 from tests.support.real_redis import RedisServer, redis_server

@@ -381,8 +381,8 @@ def test_dashboard_graphs_every_figure_per_target_from_the_logs(transformed: dic
 
 def test_the_dashboard_reads_fields_the_poll_log_record_has() -> None:
     """The queries name fields of TargetReport.as_dict(): a renamed field would empty the dashboard."""
+    from sidekiq_watch.alerts.report import TargetReport
     from sidekiq_watch.errors import SourceError
-    from sidekiq_watch.poll import TargetReport
     from sidekiq_watch.stats.sources import FileStatsSource
 
     snapshot = FileStatsSource(str(EVENTS / "stats" / "sidekiq-web-stats.json")).read()

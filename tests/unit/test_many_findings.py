@@ -13,7 +13,8 @@ import pytest
 from sidekiq_watch.alerts.config import WatchConfig
 from sidekiq_watch.alerts.persistence import AlertStore
 from sidekiq_watch.alerts.persistence.local_file import LocalFileStore
-from sidekiq_watch.poll import TargetOutcome, Watcher
+from sidekiq_watch.alerts.report import TargetOutcome
+from sidekiq_watch.poll import Watcher
 from tests.unit.test_watcher import HOUR, Clock, Sidekiq, Slack, target
 
 QUEUES = 6000

@@ -9,9 +9,10 @@ import pytest
 
 from sidekiq_watch.alerts.config import WatchConfig, load_watch_config
 from sidekiq_watch.alerts.persistence import AlertStore
+from sidekiq_watch.alerts.receivers import ConfiguredReceivers
 from sidekiq_watch.alerts.routing import Route, parse_route
 from sidekiq_watch.errors import ConfigError, DeliveryError
-from sidekiq_watch.poll import ConfiguredReceivers, Watcher
+from sidekiq_watch.poll import Watcher
 from sidekiq_watch.settings import load_poller_settings
 from tests.unit.test_watcher import MINUTE, Clock, Sidekiq, Slack
 

@@ -4,11 +4,11 @@ import pytest
 import requests
 import responses
 
+from sidekiq_watch.alerts.receivers import dry_run_channel
 from sidekiq_watch.channels import Resources
 from sidekiq_watch.channels.message import Message, Severity
 from sidekiq_watch.channels.slack import SlackWebhook, escape_mrkdwn, message_overrides, slack_payload
 from sidekiq_watch.errors import DeliveryError
-from sidekiq_watch.poll import dry_run_channel
 from sidekiq_watch.secrets import Secret
 from tests.conftest import SECRET_WEBHOOK
 

@@ -13,10 +13,11 @@ import pytest
 from sidekiq_watch.alerts.config import Target, WatchConfig
 from sidekiq_watch.alerts.persistence import AlertStore
 from sidekiq_watch.alerts.persistence.dynamodb import DynamoDBStore
+from sidekiq_watch.alerts.receivers import OneReceiver
 from sidekiq_watch.alerts.rules import parse_rule
 from sidekiq_watch.channels.slack import Payload
 from sidekiq_watch.errors import DeliveryError, SourceError
-from sidekiq_watch.poll import OneReceiver, Watcher
+from sidekiq_watch.poll import Watcher
 from sidekiq_watch.settings import StatsAuth
 from sidekiq_watch.stats.snapshot import Snapshot
 from tests.support.aws import create_state_table
@@ -448,7 +449,7 @@ def test_an_unexpected_error_in_one_target_keeps_every_other_targets_report(
 
 
 def test_each_poll_ends_in_one_outcome_value(store: AlertStore, clock: Clock) -> None:
-    from sidekiq_watch.poll import TargetOutcome
+    from sidekiq_watch.alerts.report import TargetOutcome
 
     sidekiq, slack = Sidekiq(retries=99), Slack()
     w = watcher(store, sidekiq, slack, clock)
@@ -464,7 +465,7 @@ def test_a_targets_report_is_a_value_nothing_can_change_after_the_poll() -> None
     """Outcomes are values: the handler, the CLI and the log all read the same, unchangeable report."""
     import dataclasses
 
-    from sidekiq_watch.poll import TargetOutcome, TargetReport
+    from sidekiq_watch.alerts.report import TargetOutcome, TargetReport
 
     report = TargetReport("shop", 0.0)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -15,9 +15,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..alerts.config import current_watch_config
 from ..alerts.persistence import AlertStore
+from ..alerts.report import TargetReport
 from ..errors import SidekiqWatchError
 from ..http import new_session
-from ..poll import TargetReport, build_watcher, open_store, run_poll
+from ..poll import build_watcher, open_store, run_poll
 from ..settings import MetricsDetail, PollerSettings, load_poller_settings
 
 # Most invocations publish no metric at all (see publish_figures): that is not worth a warning.
