@@ -201,6 +201,21 @@ BLOCK = (
 )
 
 
+def test_only_the_batch_artifact_carries_powertools_event_handler(poller: Path, batches: Path) -> None:
+    assert (batches / "aws_lambda_powertools" / "event_handler").is_dir()
+    assert not (poller / "aws_lambda_powertools" / "event_handler").exists()
+    assert (poller / "aws_lambda_powertools" / "logging").is_dir()  # the rest of Powertools is kept
+
+
+def test_the_poller_and_slack_actions_never_import_powertools_event_handler() -> None:
+    code = (
+        "BLOCKED = ('aws_lambda_powertools.event_handler',)\n"
+        + BLOCK.replace("name.split('.')[0] in BLOCKED", "name.startswith(BLOCKED)")
+        + "import sidekiq_watch.handlers.poller, sidekiq_watch.handlers.slack_actions\n"
+    )
+    assert_runs(code)
+
+
 def test_the_poller_never_imports_pydantic() -> None:
     code = (
         "BLOCKED = ('pydantic', 'pydantic_core')\n"
