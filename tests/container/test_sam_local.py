@@ -122,6 +122,21 @@ def comparable(response: Any) -> Any:
     return json.loads(text)
 
 
+def emulator_client(port: int) -> Any:
+    """A Lambda client for `sam local start-lambda` on this port: no retries, emulated cold starts."""
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        config=Config(read_timeout=300, retries={"max_attempts": 0}),
+    )
+
+
+def log_so_far(log: Any) -> str:
+    """What SAM and the function printed so far, read without moving the offset SAM writes at."""
+    return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+
+
 def write_env(path: Path, values: dict[str, dict[str, str]]) -> Path:
     path.write_text(json.dumps(values))
     return path
@@ -227,12 +242,7 @@ def test_a_batch_is_delivered_once_across_two_calls_of_a_warm_container(
         credentials = base64.b64encode(f"sidekiq:{SECRET_MARK}-pw".encode()).decode()
         event["headers"]["authorization"] = f"Basic {credentials}"
         with sam_local.start_lambda("BatchNotificationsFunction", env_vars, port) as log:
-            client = boto3.client(
-                "lambda",
-                endpoint_url=f"http://127.0.0.1:{port}",
-                region_name="us-east-1",
-                config=Config(read_timeout=300, retries={"max_attempts": 0}),
-            )
+            client = emulator_client(port)
             answers = []
             for call in ("cold", "warm"):
                 started = time.monotonic()
@@ -241,8 +251,7 @@ def test_a_batch_is_delivered_once_across_two_calls_of_a_warm_container(
                 )
                 TIMES[f"start-lambda BatchNotificationsFunction ({call})"] = time.monotonic() - started
                 answers.append(json.loads(answer["Payload"].read()))
-            # Read without moving the offset SAM writes at (the file is shared with it).
-            logged = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+            logged = log_so_far(log)
     assert "START RequestId" in logged  # the functions' output is in it
     assert SECRET_MARK not in logged
     first, second = (json.loads(answer["body"]) for answer in answers)
@@ -286,12 +295,7 @@ def test_a_slack_click_silences_and_unsilences_in_a_warm_container(
     silence = click(posted_message(), "silence_1h")
     port = free_port()
     with sam_local.start_lambda("SlackActionsFunction", env_vars, port) as log:
-        client = boto3.client(
-            "lambda",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            config=Config(read_timeout=300, retries={"max_attempts": 0}),
-        )
+        client = emulator_client(port)
 
         def call(payload: dict[str, Any]) -> Any:
             answer = client.invoke(FunctionName="SlackActionsFunction", Payload=json.dumps(payload).encode())
@@ -301,14 +305,14 @@ def test_a_slack_click_silences_and_unsilences_in_a_warm_container(
         silenced = call(event(silence))
         TIMES["start-lambda SlackActionsFunction (cold)"] = time.monotonic() - started
         forged = call(event(silence, signature_of="not-the-secret"))
-        logged = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+        logged = log_so_far(log)
         first_click = next(json.loads(line) for line in logged.splitlines() if '"Slack click"' in line)
         [stored] = first_click["silences"]
         value = json.dumps({"ids": [stored]})
         payload = json.loads(urllib.parse.parse_qs(silence.decode())["payload"][0])
         payload["actions"] = [{"action_id": "unsilence", "value": value, "action_ts": "2.5"}]
         unsilenced = call(event(urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()))
-        logged = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+        logged = log_so_far(log)
     assert (silenced["statusCode"], forged["statusCode"], unsilenced["statusCode"]) == (200, 401, 200)
     clicks = [json.loads(line) for line in logged.splitlines() if '"Slack click"' in line]
     assert [(c["outcome"], c["silences"]) for c in clicks] == [
