@@ -134,3 +134,16 @@ def moto_with_tables() -> Iterator[dict[str, str]]:
         yield env
     finally:
         moto.stop()
+
+
+def declared(template: str, function: str) -> tuple[int, int]:
+    """A function's MemorySize and Timeout as its template declares them (the one source of both)."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "src"))
+    from sidekiq_watch.local_invoke import function_spec, load_template
+
+    spec = function_spec(load_template(root / template), function, {"StatsUrl": "https://a.example"})
+    return spec.memory, spec.timeout

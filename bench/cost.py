@@ -26,22 +26,14 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import prices
-from common import QUICK, slow_server
+from common import QUICK, declared, slow_server
 
 POLLS_A_MONTH = 30 * 24 * 12  # PollEveryMinutes=5
 BATCHES_A_MONTH = 1_000
 
 
-def memory_gb(template: str, function: str) -> float:
-    """The function's MemorySize as its template declares it (chosen in docs/performance.md)."""
-    from sidekiq_watch.local_invoke import function_spec, load_template
-
-    spec = function_spec(load_template(HERE.parent / template), function, {"StatsUrl": "https://a.example"})
-    return spec.memory / 1024
-
-
-POLLER_GB = memory_gb("template.yaml", "PollerFunction")
-BATCH_GB = memory_gb("batch-notifications.yaml", "BatchNotificationsFunction")
+POLLER_GB = declared("template.yaml", "PollerFunction")[0] / 1024  # docs/performance.md chose it
+BATCH_GB = declared("batch-notifications.yaml", "BatchNotificationsFunction")[0] / 1024
 # What the in-process run cannot show: the network time of a real poll (stats over TLS, DynamoDB).
 NETWORK_SECONDS_A_POLL = 0.25
 # Sidekiq Web's /stats: the shape most users poll, with every figure.

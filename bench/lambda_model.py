@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 import prices
 from cold_start import BUILD, build, runtime_python
-from common import QUICK, median, moto_with_tables, slow_server, table
+from common import QUICK, declared, median, moto_with_tables, slow_server, table
 from cpu_share import CpuShare, open_share, share_of
 
 # BENCH_SIZES=256,1769 measures only those (a quicker look while tuning).
@@ -45,15 +45,6 @@ DELAY = 0.2
 STATS = {"sidekiq": {"retries": 3, "processes": 1, "enqueued": 0}}
 POLLS_A_MONTH = 30 * 24 * 12  # PollEveryMinutes=5
 BATCHES_A_MONTH = 1_000
-
-
-def declared(template: str, function: str) -> tuple[int, int]:
-    """MemorySize and Timeout as the template declares them."""
-    sys.path.insert(0, str(HERE.parent / "src"))
-    from sidekiq_watch.local_invoke import function_spec, load_template
-
-    spec = function_spec(load_template(HERE.parent / template), function, {"StatsUrl": "https://a.example"})
-    return spec.memory, spec.timeout
 
 
 POLLER_MEMORY, POLLER_TIMEOUT = declared("template.yaml", "PollerFunction")

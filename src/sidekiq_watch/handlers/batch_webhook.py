@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from ..batches.intake import IncomingRequest, Reply, receive, unavailable
 from ..channels import Resources
 from ..errors import ConfigError
 from ..settings import BatchSettings, default_state_file, load_batch_settings
+from . import prepare_at_init
 
 # Most requests publish no metric (only failed deliveries are counted): not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -61,13 +61,10 @@ def prepare() -> None:
     """At init, where Lambda's CPU is unthrottled: the settings, the shared HTTP resources, the
     delivery records' DynamoDB client and a first read of the channel configuration (its parser
     imported, its SSM parameter cached). Problems are left for the first request to answer."""
-    try:
-        current_settings()
-        resources()
-        persistence()
-        batch_config()
-    except Exception:  # init must not fail where a request is answered: the request meets it again
-        return
+    current_settings()
+    resources()
+    persistence()
+    batch_config()
 
 
 def _respond(reply: Reply) -> Response[Any]:
@@ -133,8 +130,7 @@ def _unexpected(exc: Exception) -> Response[Any]:
     return _respond(Reply(500, {"error": "internal error; see the function's logs"}))
 
 
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda (or sam local), not in a test's import
-    prepare()
+prepare_at_init(prepare)
 
 
 @logger.inject_lambda_context

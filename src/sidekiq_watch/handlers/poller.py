@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from functools import cache
@@ -20,6 +19,7 @@ from ..errors import SidekiqWatchError
 from ..http import new_session
 from ..poll import build_watcher, open_store, run_poll
 from ..settings import MetricsDetail, PollerSettings, load_poller_settings
+from . import prepare_at_init
 
 # Most invocations publish no metric at all (see publish_figures): that is not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -52,17 +52,13 @@ def prepare() -> None:
     what the settings name is made (no boto3 without STATE_TABLE); a bad configuration is left for
     the first invocation to raise and count. The watch document is read again by each poll, and
     parsed again only if it changed."""
-    try:
-        settings = current_settings()
-        http_session()
-        state_store()
-        current_watch_config(settings)  # the document read, parsed and validated, its modules imported
-    except Exception:  # init must not fail where the handler answers: the handler meets it again
-        return
+    settings = current_settings()
+    http_session()
+    state_store()
+    current_watch_config(settings)  # the document read, parsed and validated, its modules imported
 
 
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda (or sam local), not in a test's import
-    prepare()
+prepare_at_init(prepare)
 
 
 def publish_figures(report: TargetReport, detail: MetricsDetail) -> None:

@@ -27,6 +27,7 @@ from ..errors import SidekiqWatchError
 from ..http import RetryPolicy
 from ..poll import open_store
 from ..settings import PollerSettings, load_poller_settings
+from . import prepare_at_init
 
 logger = Logger(service="sidekiq-watch")
 # Slack's 3 s, less a margin for the answer's own way back.
@@ -69,17 +70,13 @@ def in_lambda() -> bool:
 
 def prepare() -> None:
     """At init, where the CPU is unthrottled: the settings, the store's client, Lambda's client."""
-    try:
-        if current_settings().slack_signing_secret is not None:
-            state_store()
-            if in_lambda():
-                lambda_client()
-    except Exception:  # init must not fail where the handler answers: the handler meets it again
-        return
+    if current_settings().slack_signing_secret is not None:
+        state_store()
+        if in_lambda():
+            lambda_client()
 
 
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda (or sam local), not in a test's import
-    prepare()
+prepare_at_init(prepare)
 
 
 def _body(event: dict[str, Any]) -> bytes | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-# The scalar figures, in the order Sidekiq Web lists them.
-FIGURES = (
+# The scalar figures, in the order Sidekiq Web lists them; then those only Sidekiq's Redis tells.
+WEB_FIGURES = (
     "processed",
     "failed",
     "busy",
@@ -16,6 +16,8 @@ FIGURES = (
     "retries",
     "dead",
     "default_latency",
+)
+REDIS_FIGURES = (
     "live_processes",
     "quiet_processes",
     "scheduled_overdue_seconds",
@@ -26,6 +28,7 @@ FIGURES = (
     "longest_running_seconds",
     "dead_added",
 )
+FIGURES = WEB_FIGURES + REDIS_FIGURES
 
 # Redis counts are signed 64-bit: a larger figure is no Sidekiq's, and would overflow as a float.
 MAX_COUNT = 2**63 - 1

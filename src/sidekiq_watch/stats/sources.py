@@ -22,7 +22,7 @@ from ..http import DEFAULT_MAX_BODY_BYTES, HttpReply, RetryPolicy, new_session, 
 from ..settings import SourceScheme, StatsAuth, stats_scheme
 from .failures import FailureSummary
 from .shapes import parse_stats
-from .snapshot import Snapshot
+from .snapshot import REDIS_FIGURES, Snapshot
 
 log = logging.getLogger("sidekiq_watch")
 
@@ -93,19 +93,7 @@ class DataStatsSource:
 
 
 # What only Sidekiq's Redis tells: an HTTP target with a read-only redis_url takes these from it.
-REDIS_ONLY = (
-    "live_processes",
-    "quiet_processes",
-    "scheduled_overdue_seconds",
-    "retry_overdue_seconds",
-    "redis_memory_percent",
-    "redis_evicts",
-    "redis_evicted_keys_total",
-    "longest_running_seconds",
-    "longest_running_job",
-    "dead_added",
-    "oldest_jobs",
-)
+REDIS_ONLY = (*REDIS_FIGURES, "longest_running_job", "oldest_jobs")
 
 
 class HttpStatsSource:

@@ -49,7 +49,7 @@ class AlertStore(Protocol):
         ...
 
     def save_history(self, target: str, history: History) -> None:
-        """Replace the target's history (last writer wins: it is only for display)."""
+        """Replace the target's history (last writer wins: a lost write costs one poll's point)."""
         ...
 
     def save_histories(self, histories: Mapping[str, History]) -> None:

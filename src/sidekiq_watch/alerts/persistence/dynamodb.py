@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,11 @@ SILENCES_PK = "#silences"
 SILENCE_PREFIX = "silence#"
 BATCH_WRITE_LIMIT = 25  # DynamoDB's per request
 UNPROCESSED_ATTEMPTS = 4
+
+
+def _partition(pk: str) -> dict[str, Any]:
+    """A Query's arguments for every item of one partition."""
+    return {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}}}
 
 
 def _client_error_code(exc: Exception) -> str:
@@ -81,11 +86,7 @@ class DynamoDBStore:
 
     def load(self, target: str) -> TargetState:
         try:
-            states = self._read(
-                {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": target}}},
-                self.client.query,
-                {target},
-            )
+            states = self._states(self._items(self.client.query, **_partition(target)), {target})
         except Exception as exc:
             raise self._fail(f"reading the state of {target!r}", exc) from None
         return states.get(target, TargetState())
@@ -95,33 +96,38 @@ class DynamoDBStore:
         request's signing and parsing cost more CPU than its items (bench/lambda_model.py)."""
         wanted = set(targets)
         try:
-            states = self._read({}, self.client.scan, wanted)
+            states = self._states(self._items(self.client.scan), wanted)
         except Exception as exc:
             raise self._fail(f"reading the state of {len(wanted)} targets", exc) from None
         return {target: states.get(target, TargetState()) for target in targets}
 
-    def _read(self, query: dict[str, Any], call: Any, wanted: set[str]) -> dict[str, TargetState]:
+    def _items(self, call: Any, **query: Any) -> Iterator[dict[str, Any]]:
+        """Every item a Query or Scan finds, page after page, read consistently."""
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True, **query}
+        while True:
+            page = call(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _states(items: Iterable[dict[str, Any]], wanted: set[str]) -> dict[str, TargetState]:
         from boto3.dynamodb.types import TypeDeserializer
 
         deserialize = TypeDeserializer().deserialize
         records: dict[str, dict[str, AlertRecord]] = {}
         histories: dict[str, History] = {}
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True, **query}
-        while True:
-            page = call(**kwargs)
-            for raw in page.get("Items", []):
-                target = raw["pk"]["S"]
-                if target not in wanted:
-                    continue  # another target's, or the silences'
-                item = {k: deserialize(v) for k, v in raw.items()}
-                if item["sk"] == HISTORY_KEY:
-                    histories[target] = History.from_list(json.loads(item.get("points", "[]")))
-                elif item["sk"].startswith(ALERT_PREFIX):
-                    record = record_from_dict(item)
-                    records.setdefault(target, {})[record.key] = record
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for raw in items:
+            target = raw["pk"]["S"]
+            if target not in wanted:
+                continue  # another target's, or the silences'
+            item = {k: deserialize(v) for k, v in raw.items()}
+            if item["sk"] == HISTORY_KEY:
+                histories[target] = History.from_list(json.loads(item.get("points", "[]")))
+            elif item["sk"].startswith(ALERT_PREFIX):
+                record = record_from_dict(item)
+                records.setdefault(target, {})[record.key] = record
         return {
             target: TargetState(records.get(target, {}), histories.get(target, History()))
             for target in set(records) | set(histories)
@@ -156,22 +162,11 @@ class DynamoDBStore:
         save_each(self, records)
 
     def load_silences(self) -> tuple[Silence, ...]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": SILENCES_PK}},
-            "ConsistentRead": True,
-        }
-        found = []
         try:
-            while True:
-                page = self.client.query(**kwargs)
-                found += [
-                    Silence.from_dict(json.loads(item["silence"]["S"])) for item in page.get("Items", [])
-                ]
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            found = [
+                Silence.from_dict(json.loads(item["silence"]["S"]))
+                for item in self._items(self.client.query, **_partition(SILENCES_PK))
+            ]
         except Exception as exc:
             raise self._fail("reading the silences", exc) from None
         return tuple(sorted(found, key=lambda silence: silence.starts_at))
